@@ -1,0 +1,66 @@
+"""Every setting of the service, read once from the environment.
+
+Names follow DESIGN.md: ``LEDGER_*`` plus the plain ``DATABASE_URL``. Without
+``DATABASE_URL`` the service runs in development mode on an embedded PostgreSQL
+under ``LEDGER_DATA_DIR``; with it, secrets are required.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or unsafe for the way the service is run."""
+
+
+class Settings(BaseSettings):
+    """Configuration of the ledger service."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL")
+    )
+    data_dir: Path = Path(".ledger")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    public_url: str | None = None
+    secret_key: SecretStr | None = None
+    admin_token: SecretStr | None = None
+    gateway: Literal["sandbox"] = "sandbox"
+    webhook_secret: SecretStr | None = None
+    smtp_url: SecretStr | None = None
+    mail_from: str = "faturas@revenda-ledger.localhost"
+    pool_size: int = Field(default=5, ge=1, le=100)
+    pool_max_overflow: int = Field(default=20, ge=0, le=200)
+
+    @property
+    def development(self) -> bool:
+        """Development mode: no ``DATABASE_URL``, so the embedded database."""
+        return self.database_url is None
+
+    @property
+    def own_url(self) -> str:
+        """Where this service answers, for the sandbox partner's webhooks."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    def check_secrets(self) -> None:
+        """Refuse to serve outside development without strong secrets."""
+        if self.development:
+            return
+        for name in ("secret_key", "webhook_secret"):
+            value = getattr(self, name)
+            if value is None or len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+                msg = (
+                    f"LEDGER_{name.upper()} must be set to at least "
+                    f"{MIN_SECRET_LENGTH} characters outside development"
+                )
+                raise SettingsError(msg)

@@ -1,0 +1,1 @@
+"""Use cases: the event-sourced ``Ledger`` application, its ports and processes."""

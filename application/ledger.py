@@ -1,0 +1,623 @@
+"""The ``Ledger`` application: every write of the HTTP API, as one method each.
+
+Each command takes primitives, loads aggregates, lets them check their rules, and
+saves every aggregate it changed in one atomic ``save``. A command returns what it
+recorded and the log position of its last event (``Recorded.position``), which the
+API hands back as ``Ledger-Position`` for read-your-writes.
+
+Uniqueness and idempotency come from deterministic ids (see the domain modules): a
+racing duplicate fails on the store's unique (id, version) constraint. Commands
+therefore run in a retry loop: on a conflict the whole command runs again from a
+fresh load, where the duplicate is then seen and refused by name, or the command
+succeeds on top of the change that beat it (two invoices issued at once each get
+their own code).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from application.passwords import Passwords
+from application.transcodings import DateAsISO
+from domain.base import LedgerAggregate
+from domain.clients import Client, ContactDetails, client_id_for
+from domain.contracts import Contract, ContractStatus, contract_id_for
+from domain.documents import Document
+from domain.errors import (
+    ClientNotFoundError,
+    ConflictError,
+    ContractNotFoundError,
+    DuplicateClientError,
+    EmailAlreadyInUseError,
+    InvoiceNotFoundError,
+    NoActiveContractError,
+    NotFoundError,
+    OpenContractExistsError,
+    ResellerNotFoundError,
+    UserNotFoundError,
+)
+from domain.invoices import (
+    MAX_DESCRIPTION_LENGTH,
+    Charge,
+    Invoice,
+    PaymentMethod,
+)
+from domain.money import check_amount_cents
+from domain.notifications import (
+    NotificationKind,
+    Outcome,
+    ProviderNotification,
+    notification_id_for,
+)
+from domain.periods import ReferencePeriod
+from domain.resellers import Reseller
+from domain.text import email_address, required_text
+from domain.users import Role, User, user_id_for_email
+
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+MAX_COMMAND_ATTEMPTS = 60
+MAX_RETRY_SLEEP_SECONDS = 0.05
+RESELLER_SNAPSHOT_INTERVAL = 100
+
+A = TypeVar("A", bound=LedgerAggregate)
+T = TypeVar("T")
+ContractAction = Callable[[Contract, datetime], None]
+
+
+class ConcurrentChangeError(ConflictError):
+    """A command kept conflicting with concurrent changes and gave up."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded(Generic[A]):
+    """An aggregate as a command left it, and the log position it reached.
+
+    ``position`` is ``None`` when the command recorded nothing (an idempotent no-op).
+    """
+
+    aggregate: A
+    position: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredReseller:
+    """A new reseller and its owner user."""
+
+    reseller: Reseller
+    owner: User
+    position: int
+
+
+class NotificationResult(StrEnum):
+    """What recording a partner notification did."""
+
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRecorded:
+    """The outcome of a partner notification and the invoice as it now is."""
+
+    result: NotificationResult
+    invoice: Invoice
+    position: int | None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ledger(Application[UUID]):
+    """The write side of the billing ledger."""
+
+    name = "ledger"
+    """Fixed: the events table (``ledger_events``) and every tracking row derive
+    from this name, so renaming the class must not rename the application."""
+
+    env: ClassVar[dict[str, str]] = {"POSTGRES_ENABLE_DB_FUNCTIONS": "n"}
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        Reseller: RESELLER_SNAPSHOT_INTERVAL
+    }
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        new_id: Callable[[], UUID] = uuid4,
+        passwords: Passwords | None = None,
+    ) -> None:
+        super().__init__(env)
+        if self.env.get("POSTGRES_ENABLE_DB_FUNCTIONS", "n").lower() in {"y", "yes"}:
+            # Its insert function takes no table lock: tailing readers can skip
+            # events committed out of order. Refuse rather than lose events.
+            msg = "POSTGRES_ENABLE_DB_FUNCTIONS must stay off for the ledger"
+            raise ValueError(msg)
+        self.clock = clock
+        self.new_id = new_id
+        self.passwords = passwords or Passwords()
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        """Add ``date`` to the library's default transcodings."""
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    def today(self) -> date:
+        """Today's date in São Paulo, the calendar every default date follows."""
+        return self.clock().astimezone(SAO_PAULO).date()
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _save_all(self, *aggregates: LedgerAggregate) -> int | None:
+        recordings = self.save(*aggregates)
+        return recordings[-1].notification.id if recordings else None
+
+    def _retrying(self, command: Callable[[], T]) -> T:
+        """Run ``command`` again from scratch whenever its save conflicts."""
+        for attempt in range(MAX_COMMAND_ATTEMPTS):
+            try:
+                return command()
+            except IntegrityError:
+                backoff = min(MAX_RETRY_SLEEP_SECONDS, 0.001 * 2**attempt)
+                time.sleep(random.uniform(0, backoff))  # noqa: S311 - jitter only
+        msg = "the command kept conflicting with concurrent changes; try again"
+        raise ConcurrentChangeError(msg)
+
+    def _load(
+        self, kind: type[A], aggregate_id: UUID, version: int | None = None
+    ) -> A | None:
+        try:
+            aggregate: object = self.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, kind) else None
+
+    def _load_in_tenant(
+        self,
+        kind: type[A],
+        reseller_id: UUID,
+        aggregate_id: UUID,
+        not_found: type[NotFoundError],
+        version: int | None = None,
+    ) -> A:
+        """Load an aggregate of the tenant; another tenant's id is not found."""
+        aggregate = self._load(kind, aggregate_id, version)
+        if aggregate is None or aggregate.reseller_id != reseller_id:
+            msg = f"{kind.__name__.lower()} {aggregate_id} not found"
+            raise not_found(msg)
+        return aggregate
+
+    # -- resellers and users ---------------------------------------------------
+
+    def register_reseller(
+        self, name: str, document: str, email: str, password: str
+    ) -> RegisteredReseller:
+        """Sign up a reseller with its owner user, ERP customer and bank account."""
+        reseller_id = self.new_id()
+        reseller = Reseller.register(reseller_id, name, document, email)
+        password_hash = self.passwords.hash(password)
+
+        def command() -> RegisteredReseller:
+            if user_id_for_email(reseller.email) in self.repository:
+                raise EmailAlreadyInUseError(f"e-mail {reseller.email} is in use")
+            new_reseller = Reseller.register(reseller_id, name, document, email)
+            owner = User.add(reseller_id, email, Role.OWNER, password_hash)
+            position = self._save_all(new_reseller, owner)
+            assert position is not None  # noqa: S101 - two events were recorded
+            return RegisteredReseller(new_reseller, owner, position)
+
+        return self._retrying(command)
+
+    def get_reseller(self, reseller_id: UUID) -> Reseller:
+        """The reseller, or ``ResellerNotFoundError``."""
+        return self._load_in_tenant(
+            Reseller, reseller_id, reseller_id, ResellerNotFoundError
+        )
+
+    def add_user(
+        self, reseller_id: UUID, email: str, password: str, role: str
+    ) -> Recorded[User]:
+        """Give someone a login to the reseller with ``role``."""
+        parsed_role = Role.parse(role)
+        address = email_address(email)
+        self.get_reseller(reseller_id)
+        password_hash = self.passwords.hash(password)
+
+        def command() -> Recorded[User]:
+            if user_id_for_email(address) in self.repository:
+                raise EmailAlreadyInUseError(f"e-mail {address} is in use")
+            user = User.add(reseller_id, address, parsed_role, password_hash)
+            return Recorded(user, self._save_all(user))
+
+        return self._retrying(command)
+
+    def get_user(self, user_id: UUID) -> User:
+        """The user, or ``UserNotFoundError`` (users are looked up across tenants)."""
+        user = self._load(User, user_id)
+        if user is None:
+            msg = f"user {user_id} not found"
+            raise UserNotFoundError(msg)
+        return user
+
+    def authenticate(self, email: str, password: str) -> User | None:
+        """The user whose e-mail and password match, else ``None``.
+
+        Unknown e-mails cost one argon2 verification too, like wrong passwords.
+        """
+        try:
+            user = self._load(User, user_id_for_email(email))
+        except ValueError:
+            user = None
+        password_hash = user.password_hash if user is not None else None
+        if not self.passwords.verify(password_hash, password):
+            return None
+        return user
+
+    # -- clients -------------------------------------------------------------
+
+    def register_client(  # noqa: PLR0913 - the client's fields
+        self,
+        reseller_id: UUID,
+        *,
+        name: str,
+        document: str,
+        email: str,
+        phone: str | None = None,
+        city: str | None = None,
+        state: str | None = None,
+    ) -> Recorded[Client]:
+        """Register a client; its document must be new in the tenant."""
+        parsed = Document.parse(document)
+        details = ContactDetails.parse(name, email, phone, city, state)
+        self.get_reseller(reseller_id)
+
+        def command() -> Recorded[Client]:
+            if client_id_for(reseller_id, parsed) in self.repository:
+                msg = f"a client with document {parsed.number} already exists"
+                raise DuplicateClientError(msg)
+            client = Client.register(reseller_id, parsed, details)
+            return Recorded(client, self._save_all(client))
+
+        return self._retrying(command)
+
+    def get_client(self, reseller_id: UUID, client_id: UUID) -> Client:
+        """The tenant's client, or ``ClientNotFoundError``."""
+        return self._load_in_tenant(Client, reseller_id, client_id, ClientNotFoundError)
+
+    def update_client(
+        self, reseller_id: UUID, client_id: UUID, changes: Mapping[str, str | None]
+    ) -> Recorded[Client]:
+        """Change some contact fields; a field absent from ``changes`` is kept.
+
+        ``None`` clears an optional field (phone, city, state).
+        """
+        allowed = {"name", "email", "phone", "city", "state"}
+        unknown = set(changes) - allowed
+        if unknown:
+            msg = f"unknown client fields: {', '.join(sorted(unknown))}"
+            raise ValueError(msg)
+
+        def command() -> Recorded[Client]:
+            client = self.get_client(reseller_id, client_id)
+            current = client.details
+            merged: dict[str, Any] = {
+                "name": current.name,
+                "email": current.email,
+                "phone": current.phone,
+                "city": current.city,
+                "state": current.state,
+            }
+            merged.update(changes)
+            client.update(ContactDetails.parse(**merged))
+            return Recorded(client, self._save_all(client))
+
+        return self._retrying(command)
+
+    # -- contracts -------------------------------------------------------------
+
+    def _contracts_of(self, client_id: UUID) -> list[Contract]:
+        """Every contract of a client, in the order they were opened."""
+        contracts: list[Contract] = []
+        while True:
+            contract = self._load(
+                Contract, contract_id_for(client_id, len(contracts) + 1)
+            )
+            if contract is None:
+                return contracts
+            contracts.append(contract)
+
+    def current_contract(self, reseller_id: UUID, client_id: UUID) -> Contract | None:
+        """The client's latest contract, cancelled or not (``None``: never had one)."""
+        self.get_client(reseller_id, client_id)
+        contracts = self._contracts_of(client_id)
+        return contracts[-1] if contracts else None
+
+    def open_contract(self, reseller_id: UUID, client_id: UUID) -> Recorded[Contract]:
+        """Open a contract in trial; a client has at most one not cancelled."""
+
+        def command() -> Recorded[Contract]:
+            self.get_client(reseller_id, client_id)
+            contracts = self._contracts_of(client_id)
+            if contracts and contracts[-1].is_open:
+                msg = f"client {client_id} already has a contract that is not cancelled"
+                raise OpenContractExistsError(msg)
+            contract = Contract.open(reseller_id, client_id, len(contracts) + 1)
+            return Recorded(contract, self._save_all(contract))
+
+        return self._retrying(command)
+
+    def get_contract(self, reseller_id: UUID, contract_id: UUID) -> Contract:
+        """The tenant's contract, or ``ContractNotFoundError``."""
+        return self._load_in_tenant(
+            Contract, reseller_id, contract_id, ContractNotFoundError
+        )
+
+    def _transition_contract(
+        self, reseller_id: UUID, contract_id: UUID, action: ContractAction
+    ) -> Recorded[Contract]:
+        def command() -> Recorded[Contract]:
+            contract = self.get_contract(reseller_id, contract_id)
+            action(contract, self.clock())
+            return Recorded(contract, self._save_all(contract))
+
+        return self._retrying(command)
+
+    def activate_contract(
+        self, reseller_id: UUID, contract_id: UUID
+    ) -> Recorded[Contract]:
+        """Make the contract active: from trial, or from suspended."""
+        return self._transition_contract(reseller_id, contract_id, Contract.activate)
+
+    def suspend_contract(
+        self, reseller_id: UUID, contract_id: UUID
+    ) -> Recorded[Contract]:
+        """Suspend an active contract."""
+        return self._transition_contract(reseller_id, contract_id, Contract.suspend)
+
+    def cancel_contract(
+        self, reseller_id: UUID, contract_id: UUID
+    ) -> Recorded[Contract]:
+        """Cancel a contract in trial, active or suspended."""
+        return self._transition_contract(reseller_id, contract_id, Contract.cancel)
+
+    # -- invoices ----------------------------------------------------------------
+
+    def issue_invoice(  # noqa: PLR0913 - the invoice's fields
+        self,
+        reseller_id: UUID,
+        *,
+        client_id: UUID,
+        description: str,
+        amount_cents: int,
+        due_date: date,
+        reference_month: str,
+        reference_year: str,
+        issue_date: date | None = None,
+    ) -> Recorded[Invoice]:
+        """Issue an invoice with the reseller's next code, atomically.
+
+        The input is validated before anything is loaded, so a bad request is
+        refused the same way whatever the state. Then the client must have an
+        active contract. The reseller's sequence and the new invoice are saved
+        together; a concurrent issue makes the save conflict and the command
+        runs again with the next code.
+        """
+        period = ReferencePeriod.parse(reference_month, reference_year)
+        check_amount_cents(amount_cents)
+        required_text(description, "description", MAX_DESCRIPTION_LENGTH)
+        issued_on = issue_date or self.today()
+        invoice_id = self.new_id()
+
+        def command() -> Recorded[Invoice]:
+            self.get_client(reseller_id, client_id)
+            contracts = self._contracts_of(client_id)
+            contract = contracts[-1] if contracts else None
+            if contract is None or contract.status is not ContractStatus.ACTIVE:
+                status = contract.status.value if contract else "none"
+                msg = (
+                    "invoices are issued only to clients with an active contract; "
+                    f"this client's contract is {status}"
+                )
+                raise NoActiveContractError(msg)
+            reseller = self.get_reseller(reseller_id)
+            code = reseller.assign_invoice_code(invoice_id)
+            invoice = Invoice.issue(
+                invoice_id=invoice_id,
+                reseller_id=reseller_id,
+                client_id=client_id,
+                contract_id=contract.id,
+                code=code,
+                description=description,
+                amount_cents=amount_cents,
+                issue_date=issued_on,
+                due_date=due_date,
+                period=period,
+            )
+            return Recorded(invoice, self._save_all(reseller, invoice))
+
+        return self._retrying(command)
+
+    def get_invoice(
+        self, reseller_id: UUID, invoice_id: UUID, version: int | None = None
+    ) -> Invoice:
+        """The tenant's invoice (as of its ``version``-th event, when given)."""
+        return self._load_in_tenant(
+            Invoice, reseller_id, invoice_id, InvoiceNotFoundError, version
+        )
+
+    def find_invoice(self, invoice_id: UUID) -> Invoice:
+        """An invoice by id across tenants, for processes and partner webhooks."""
+        invoice = self._load(Invoice, invoice_id)
+        if invoice is None:
+            msg = f"invoice {invoice_id} not found"
+            raise InvoiceNotFoundError(msg)
+        return invoice
+
+    def _change_invoice(
+        self, invoice_id: UUID, change: Callable[[Invoice], None]
+    ) -> Recorded[Invoice]:
+        def command() -> Recorded[Invoice]:
+            invoice = self.find_invoice(invoice_id)
+            change(invoice)
+            return Recorded(invoice, self._save_all(invoice))
+
+        return self._retrying(command)
+
+    def record_registration(
+        self, invoice_id: UUID, charge: Charge
+    ) -> Recorded[Invoice]:
+        """The partner registered the charge: the invoice awaits payment."""
+        return self._change_invoice(
+            invoice_id, lambda invoice: invoice.register(charge)
+        )
+
+    def record_registration_failure(
+        self, invoice_id: UUID, reason: str
+    ) -> Recorded[Invoice]:
+        """The partner refused the charge: the invoice failed, with the reason."""
+        return self._change_invoice(
+            invoice_id, lambda invoice: invoice.fail_registration(reason)
+        )
+
+    def mark_overdue(self, invoice_id: UUID, as_of: date) -> Recorded[Invoice]:
+        """Mark the invoice overdue if it still awaits a payment due before ``as_of``.
+
+        Anything else records nothing, on purpose: the overdue sweep may find an
+        invoice that was paid a moment ago, and that is not an error.
+        """
+
+        def change(invoice: Invoice) -> None:
+            if invoice.is_past_due(as_of):
+                invoice.mark_overdue(as_of)
+
+        return self._change_invoice(invoice_id, change)
+
+    def cancel_invoice(
+        self, reseller_id: UUID, invoice_id: UUID, reason: str
+    ) -> Recorded[Invoice]:
+        """Cancel a processing, awaiting-payment or overdue invoice."""
+
+        def command() -> Recorded[Invoice]:
+            invoice = self.get_invoice(reseller_id, invoice_id)
+            invoice.cancel(reason, self.clock())
+            return Recorded(invoice, self._save_all(invoice))
+
+        return self._retrying(command)
+
+    # -- partner notifications -----------------------------------------------------
+
+    def _process_notification(
+        self,
+        provider: str,
+        provider_event_id: str,
+        invoice_id: UUID,
+        kind: NotificationKind,
+        apply: Callable[[Invoice], None],
+    ) -> NotificationRecorded:
+        """Apply a partner event to its invoice exactly once, atomically.
+
+        The notification record and the invoice's new event are saved together, so
+        a duplicate delivery, concurrent or not, conflicts instead of applying twice
+        and is then answered as a duplicate. An event that does not fit the
+        invoice's state is recorded as ignored and changes nothing else.
+        """
+        notification_id = notification_id_for(provider, provider_event_id)
+
+        def command() -> NotificationRecorded:
+            invoice = self.find_invoice(invoice_id)
+            if notification_id in self.repository:
+                return NotificationRecorded(NotificationResult.DUPLICATE, invoice, None)
+            try:
+                apply(invoice)
+            except ConflictError as refusal:
+                outcome, detail = Outcome.IGNORED, str(refusal)
+            else:
+                outcome, detail = Outcome.APPLIED, ""
+            notification = ProviderNotification.process(
+                reseller_id=invoice.reseller_id,
+                provider=provider,
+                provider_event_id=provider_event_id,
+                invoice_id=invoice.id,
+                kind=kind,
+                outcome=outcome,
+                detail=detail,
+            )
+            position = self._save_all(invoice, notification)
+            return NotificationRecorded(NotificationResult(outcome), invoice, position)
+
+        return self._retrying(command)
+
+    def record_payment(  # noqa: PLR0913 - the fields of a payment notification
+        self,
+        *,
+        provider: str,
+        provider_event_id: str,
+        invoice_id: UUID,
+        amount_cents: int,
+        paid_at: datetime,
+        method: str,
+    ) -> NotificationRecorded:
+        """The partner says the client paid: record it once per partner event."""
+        check_amount_cents(amount_cents)
+        parsed_method = PaymentMethod.parse(method)
+        return self._process_notification(
+            provider,
+            provider_event_id,
+            invoice_id,
+            NotificationKind.PAYMENT_RECEIVED,
+            lambda invoice: invoice.pay(amount_cents, paid_at, parsed_method),
+        )
+
+    def record_refund(
+        self,
+        *,
+        provider: str,
+        provider_event_id: str,
+        invoice_id: UUID,
+        amount_cents: int | None,
+        refunded_at: datetime,
+    ) -> NotificationRecorded:
+        """The partner says the payment was returned (all of it when no amount)."""
+
+        def refund(invoice: Invoice) -> None:
+            amount = amount_cents or invoice.amount_paid_cents
+            invoice.refund(amount, refunded_at)
+
+        return self._process_notification(
+            provider,
+            provider_event_id,
+            invoice_id,
+            NotificationKind.PAYMENT_REFUNDED,
+            refund,
+        )
+
+    def record_overdue_notice(
+        self, *, provider: str, provider_event_id: str, invoice_id: UUID, as_of: date
+    ) -> NotificationRecorded:
+        """The partner says the invoice is overdue; a paid invoice stays paid."""
+        return self._process_notification(
+            provider,
+            provider_event_id,
+            invoice_id,
+            NotificationKind.PAYMENT_OVERDUE,
+            lambda invoice: invoice.mark_overdue(as_of),
+        )
+
+    # -- history -------------------------------------------------------------------
+
+    def history(self, aggregate_id: UUID) -> list[Any]:
+        """Every event of one aggregate, in version order."""
+        return list(self.events.get(aggregate_id))

@@ -1,0 +1,1 @@
+"""Read models: one module per view, each following the event log exactly once."""
