@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get(
         "/readyz",
         tags=["operations"],
+        response_model=Health,
         responses={503: {"description": "The database is unreachable."}},
     )
     def readyz(container: ContainerDep) -> Health | JSONResponse:

@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> int:
@@ -17,6 +23,9 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     import uvicorn  # noqa: PLC0415 - only the serve command needs it
 
     embedded: EmbeddedPostgres | None = None
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; turning it
+    # into SystemExit lets the embedded database below be stopped cleanly.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         settings.check_secrets()
         if settings.database_url is None:

@@ -26,6 +26,7 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from application.passwords import Passwords
@@ -128,6 +129,7 @@ class Ledger(Application[UUID]):
     from this name, so renaming the class must not rename the application."""
 
     env: ClassVar[dict[str, str]] = {"POSTGRES_ENABLE_DB_FUNCTIONS": "n"}
+    snapshot_class = Snapshot
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
         Reseller: RESELLER_SNAPSHOT_INTERVAL
     }

@@ -1,0 +1,20 @@
+# The ledger service image: `ledger serve` (API) or `ledger project` (views).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1
+
+RUN useradd --create-home --uid 10001 ledger
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY domain ./domain
+COPY application ./application
+COPY projections ./projections
+COPY api ./api
+RUN pip install .
+
+USER ledger
+EXPOSE 8000
+ENTRYPOINT ["ledger"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

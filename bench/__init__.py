@@ -1,0 +1,1 @@
+"""Benchmarks that print figures beside a raw PostgreSQL baseline (``make bench``)."""

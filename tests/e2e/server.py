@@ -1,0 +1,71 @@
+"""Run ``ledger serve`` as a real subprocess on a free port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+STARTUP_TIMEOUT_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_server(
+    env: dict[str, str], log_path: Path, unset: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """Start ``ledger serve``; yield its base URL; stop it with SIGTERM.
+
+    The server inherits this process's environment plus ``env``, less ``unset``.
+    """
+    port = free_port()
+    full_env = {k: v for k, v in {**os.environ, **env}.items() if k not in unset}
+    ledger = Path(sys.executable).with_name("ledger")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own console script
+            [str(ledger), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_up(process, base_url, log_path)
+            yield base_url
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            msg = f"ledger serve exited with {process.returncode}:\n{log.read_text()}"
+            raise RuntimeError(msg)
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    msg = f"ledger serve did not answer in time:\n{log.read_text()}"
+    raise RuntimeError(msg)

@@ -1,0 +1,112 @@
+"""Event topics and fields are persisted contracts.
+
+The pinned list fails when an event class is added, renamed or removed without a
+conscious decision; the golden file holds events encoded by version 0.1 and must
+keep decoding to the same values whatever the code becomes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from eventsourcing.domain import CanMutateAggregate
+from eventsourcing.persistence import StoredEvent
+
+from application.ledger import Ledger
+from application.passwords import Passwords
+from domain.base import LedgerAggregate
+from domain.clients import Client
+from domain.contracts import Contract
+from domain.invoices import Invoice
+from domain.notifications import ProviderNotification
+from domain.resellers import Reseller
+from domain.users import User
+
+GOLDEN = Path(__file__).parent.parent / "golden" / "events-v1.json"
+AGGREGATES: list[type[LedgerAggregate]] = [
+    Reseller,
+    User,
+    Client,
+    Contract,
+    Invoice,
+    ProviderNotification,
+]
+PINNED_TOPICS = {
+    "revenda.Reseller": [
+        "revenda.Reseller.Registered",
+        "revenda.Reseller.InvoiceCodeAssigned",
+    ],
+    "revenda.User": [
+        "revenda.User.Added",
+        "revenda.User.PasswordChanged",
+        "revenda.User.RoleChanged",
+    ],
+    "revenda.Client": ["revenda.Client.Registered", "revenda.Client.Updated"],
+    "revenda.Contract": [
+        "revenda.Contract.Opened",
+        "revenda.Contract.Activated",
+        "revenda.Contract.Suspended",
+        "revenda.Contract.Cancelled",
+    ],
+    "revenda.Invoice": [
+        "revenda.Invoice.Issued",
+        "revenda.Invoice.Registered",
+        "revenda.Invoice.RegistrationFailed",
+        "revenda.Invoice.BecameOverdue",
+        "revenda.Invoice.Paid",
+        "revenda.Invoice.Cancelled",
+        "revenda.Invoice.Refunded",
+    ],
+    "revenda.ProviderNotification": ["revenda.ProviderNotification.Processed"],
+}
+
+
+def _event_topics(aggregate: type[LedgerAggregate]) -> list[str]:
+    return [
+        str(getattr(value, "TOPIC", ""))
+        for name, value in vars(aggregate).items()
+        if isinstance(value, type)
+        and issubclass(value, CanMutateAggregate)
+        and name != "Event"
+    ]
+
+
+def test_every_aggregate_and_event_topic_is_pinned() -> None:
+    actual = {aggregate.TOPIC: _event_topics(aggregate) for aggregate in AGGREGATES}
+    assert actual == PINNED_TOPICS
+
+
+def _golden_events() -> list[dict[str, object]]:
+    events: list[dict[str, object]] = json.loads(GOLDEN.read_text())["events"]
+    return events
+
+
+def test_the_golden_file_covers_every_event_topic() -> None:
+    golden_topics = {str(record["topic"]) for record in _golden_events()}
+    pinned = {topic for topics in PINNED_TOPICS.values() for topic in topics}
+    assert golden_topics == pinned
+
+
+@pytest.mark.parametrize(
+    "record", _golden_events(), ids=lambda record: str(record["topic"])
+)
+def test_events_stored_by_version_0_1_still_decode_to_the_same_values(
+    record: dict[str, object],
+) -> None:
+    app = Ledger(
+        {"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        passwords=Passwords.fast_for_tests(),
+    )
+    stored = StoredEvent(
+        originator_id=UUID(str(record["originator_id"])),
+        originator_version=int(str(record["originator_version"])),
+        topic=str(record["topic"]),
+        state=str(record["state"]).encode(),
+    )
+    event = app.mapper.to_domain_event(stored)
+    assert record["topic"] == type(event).TOPIC  # type: ignore[attr-defined]
+    decoded = {name: str(value) for name, value in vars(event).items()}
+    assert decoded == record["decoded"]
