@@ -15,7 +15,7 @@ from api.settings import Settings, SettingsError
 
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+    raise SystemExit(0 if signum == signal.SIGTERM else 128 + signum)
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> int:
