@@ -32,12 +32,27 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
+def unavailable(detail: str) -> JSONResponse:
+    """A 503 problem."""
+    return JSONResponse(
+        status_code=503,
+        media_type=PROBLEM_JSON,
+        content={
+            "type": "about:blank",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": detail,
+        },
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the container is wired when it starts and closed when it stops."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = build_container(settings or Settings())
+        container.start()
         app.state.container = container
         try:
             yield
@@ -63,18 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={503: {"description": "The database is unreachable."}},
     )
     def readyz(container: ContainerDep) -> Health | JSONResponse:
-        """The database answers."""
+        """The database answers and the in-process view runner is running."""
         if not is_reachable(container.database_url):
-            return JSONResponse(
-                status_code=503,
-                media_type=PROBLEM_JSON,
-                content={
-                    "type": "about:blank",
-                    "title": "Service Unavailable",
-                    "status": 503,
-                    "detail": "the database is unreachable",
-                },
-            )
+            return unavailable("the database is unreachable")
+        runner = container.runner
+        if runner is not None and not runner.state.alive:
+            return unavailable("the projection runner is not running")
         return Health(status="ready")
 
     return app

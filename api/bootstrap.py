@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg_pool import ConnectionPool
 
 from api.database import eventsourcing_env
 from api.settings import Settings, SettingsError
 from application.ledger import Ledger
+from projections.read_models import ReadModels
+from projections.runner import ProjectionRunner
 
 
 @dataclass
@@ -16,9 +21,25 @@ class Container:
     settings: Settings
     database_url: str
     ledger: Ledger
+    pool: ConnectionPool[Any]
+    read_models: ReadModels
+    runner: ProjectionRunner | None = None
+    started: bool = field(default=False)
+
+    def start(self) -> None:
+        """Start listening for view positions and, if configured, the runner."""
+        self.read_models.watcher.start()
+        if self.runner is not None:
+            self.runner.start()
+        self.started = True
 
     def close(self) -> None:
-        """Release connections."""
+        """Stop background work and release connections."""
+        if self.runner is not None:
+            self.runner.stop()
+        if self.started:
+            self.read_models.watcher.stop()
+        self.pool.close()
         self.ledger.close()
 
 
@@ -32,13 +53,27 @@ def build_ledger(settings: Settings, database_url: str) -> Ledger:
     return Ledger(env)
 
 
-def build_container(settings: Settings) -> Container:
+def build_container(
+    settings: Settings, *, run_projections: bool | None = None
+) -> Container:
     """Wire the service from ``settings`` (``DATABASE_URL`` must be resolved)."""
     if settings.database_url is None:
         msg = "DATABASE_URL is not set (the CLI starts the embedded database)"
         raise SettingsError(msg)
-    return Container(
-        settings=settings,
-        database_url=settings.database_url,
-        ledger=build_ledger(settings, settings.database_url),
+    url = settings.database_url
+    ledger = build_ledger(settings, url)
+    pool: ConnectionPool[Any] = ConnectionPool(
+        url,
+        min_size=1,
+        max_size=settings.pool_size + settings.pool_max_overflow,
+        open=True,
+        name="views",
     )
+    read_models = ReadModels.build(pool, url)
+    in_process = (
+        settings.run_projections if run_projections is None else run_projections
+    )
+    runner = None
+    if in_process:
+        runner = ProjectionRunner(ledger, url, on_commit=read_models.watcher.update)
+    return Container(settings, url, ledger, pool, read_models, runner)

@@ -1,4 +1,4 @@
-"""The ``ledger`` command line."""
+"""The ``ledger`` command line: serve the API, run and maintain the views."""
 
 from __future__ import annotations
 
@@ -7,31 +7,57 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from types import FrameType
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from api.bootstrap import build_ledger
 from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
+from projections import maintenance
+from projections.runner import EventReader, ProjectionRunner
+from projections.view import View
+
+console = Console()
 
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0 if signum == signal.SIGTERM else 128 + signum)
 
 
+@contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """The database URL: ``DATABASE_URL``, or an embedded server for the duration."""
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    embedded = EmbeddedPostgres(settings.data_dir)
+    try:
+        url = embedded.start()
+        # Worker processes (uvicorn --workers) read the URL from the environment.
+        os.environ["DATABASE_URL"] = url
+        yield url
+    finally:
+        embedded.stop()
+
+
 def serve(settings: Settings, host: str, port: int, workers: int) -> int:
-    """Run the HTTP service, on the embedded database when no URL is set."""
+    """Run the HTTP service (with the views' runner unless told otherwise)."""
     import uvicorn  # noqa: PLC0415 - only the serve command needs it
 
-    embedded: EmbeddedPostgres | None = None
-    # uvicorn re-raises the SIGTERM it caught once it has shut down; turning it
-    # into SystemExit lets the embedded database below be stopped cleanly.
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    try:
-        settings.check_secrets()
-        if settings.database_url is None:
-            embedded = EmbeddedPostgres(settings.data_dir)
-            # Workers are separate processes that read the URL from the environment.
-            os.environ["DATABASE_URL"] = embedded.start()
+    settings.check_secrets()
+    with database(settings):
         uvicorn.run(
             "api.app:create_app",
             factory=True,
@@ -40,13 +66,92 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
             workers=workers,
             log_level="info",
         )
-    except SettingsError as error:
-        print(f"ledger: {error}", file=sys.stderr)  # noqa: T201
-        return 2
-    finally:
-        if embedded is not None:
-            embedded.stop()
     return 0
+
+
+def project(settings: Settings) -> int:
+    """Run the views' live runner in the foreground (hot standby if another runs)."""
+    with database(settings) as url:
+        ledger = build_ledger(settings, url)
+        runner = ProjectionRunner(ledger, url)
+        stopped = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stopped.set())
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+        runner.start()
+        console.log("projection runner started")
+        stopped.wait()
+        runner.stop()
+        ledger.close()
+    return 0
+
+
+def projections(settings: Settings, action: str, names: Sequence[str]) -> int:
+    """``ledger projections status|rebuild|verify [VIEW...]``."""
+    views = maintenance.views_named(names)
+    with database(settings) as url:
+        ledger = build_ledger(settings, url)
+        reader = EventReader(ledger)
+        try:
+            if action == "status":
+                return _status(url, reader)
+            if action == "rebuild":
+                return _rebuild(url, reader, views)
+            return _verify(url, reader, views)
+        finally:
+            ledger.close()
+
+
+def _status(url: str, reader: EventReader) -> int:
+    table = Table("view", "position", "head", "lag")
+    for row in maintenance.status(url, reader):
+        table.add_row(row.name, str(row.position), str(row.head), str(row.lag))
+    console.print(table)
+    return 0
+
+
+def _progress() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def _rebuild(url: str, reader: EventReader, views: Sequence[type[View]]) -> int:
+    with _progress() as progress:
+        for view in views:
+            task = progress.add_task(f"rebuild {view.name}", total=reader.head() or 1)
+
+            def advance(done: int, head: int, task: TaskID = task) -> None:
+                progress.update(task, completed=done, total=head)
+
+            position = maintenance.rebuild(url, reader, view, advance)
+            progress.update(task, completed=position, total=max(position, 1))
+    return 0
+
+
+def _verify(url: str, reader: EventReader, views: Sequence[type[View]]) -> int:
+    failed = False
+    for view in views:
+        differences = maintenance.verify(url, reader, view)
+        if differences.count == 0:
+            console.print(f"{view.name}: equal at position {differences.position}")
+            continue
+        failed = True
+        console.print(
+            f"[red]{view.name}: {differences.count} rows differ "
+            f"at position {differences.position}[/red]"
+        )
+        for label, found in (
+            ("only in the live view", differences.only_live),
+            ("only in the replay", differences.only_replayed),
+        ):
+            for table_name, rows in found.items():
+                for row in rows:
+                    console.print(f"  {table_name} {label}: {row}")
+    return 1 if failed else 0
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
@@ -57,6 +162,10 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve_parser.add_argument("--host", default=settings.host)
     serve_parser.add_argument("--port", type=int, default=settings.port)
     serve_parser.add_argument("--workers", type=int, default=settings.workers)
+    commands.add_parser("project", help="run the views' live runner")
+    views_parser = commands.add_parser("projections", help="inspect and repair views")
+    views_parser.add_argument("action", choices=["status", "rebuild", "verify"])
+    views_parser.add_argument("views", nargs="*", metavar="VIEW")
     return parser
 
 
@@ -65,9 +174,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     settings = Settings()
     args = build_parser(settings).parse_args(argv)
-    if args.command == "serve":
-        return serve(settings, args.host, args.port, args.workers)
-    return 2  # pragma: no cover - argparse rejects unknown commands
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; turning it
+    # into SystemExit lets an embedded database be stopped cleanly.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        if args.command == "serve":
+            return serve(settings, args.host, args.port, args.workers)
+        if args.command == "project":
+            return project(settings)
+        return projections(settings, args.action, args.views)
+    except (SettingsError, ValueError) as error:
+        print(f"ledger: {error}", file=sys.stderr)  # noqa: T201
+        return 2
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     mail_from: str = "faturas@revenda-ledger.localhost"
     pool_size: int = Field(default=5, ge=1, le=100)
     pool_max_overflow: int = Field(default=20, ge=0, le=200)
+    run_projections: bool = True
+    """Run the views' live runner inside ``ledger serve`` (else ``ledger project``)."""
 
     @property
     def development(self) -> bool:

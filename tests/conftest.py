@@ -11,9 +11,11 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
+from psycopg_pool import ConnectionPool
 
 from api.database import (
     EmbeddedPostgres,
@@ -24,6 +26,8 @@ from api.database import (
 )
 from application.ledger import Ledger
 from application.passwords import Passwords
+from projections.read_models import ReadModels
+from projections.runner import ProjectionRunner
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +56,47 @@ def ledger_env(database_url: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def ledger(ledger_env: dict[str, str]) -> Iterator[Ledger]:
     app = Ledger(ledger_env, passwords=Passwords.fast_for_tests())
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="session")
+def read_models(ledger: Ledger, database_url: str) -> Iterator[ReadModels]:
+    """Every view of the session database, kept live by an in-process runner."""
+    pool: ConnectionPool[Any] = ConnectionPool(
+        database_url, min_size=1, max_size=8, open=True
+    )
+    models = ReadModels.build(pool, database_url)
+    runner = ProjectionRunner(ledger, database_url, on_commit=models.watcher.update)
+    models.watcher.start()
+    runner.start()
+    try:
+        yield models
+    finally:
+        runner.stop()
+        models.watcher.stop()
+        pool.close()
+
+
+@pytest.fixture
+def fresh_database(database_url: str) -> Iterator[str]:
+    """A database of its own, for tests that run processes against it."""
+    dbname = f"ledger_fresh_{uuid4().hex[:10]}"
+    create_database(database_url, dbname)
+    try:
+        yield with_database(database_url, dbname)
+    finally:
+        drop_database(database_url, dbname)
+
+
+@pytest.fixture
+def fresh_ledger(fresh_database: str) -> Iterator[Ledger]:
+    app = Ledger(
+        eventsourcing_env(fresh_database, pool_size=2, max_overflow=20),
+        passwords=Passwords.fast_for_tests(),
+    )
     try:
         yield app
     finally:

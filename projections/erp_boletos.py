@@ -1,0 +1,196 @@
+"""ERP bank control (controle bancário): bank accounts and the boletos in them.
+
+A boleto exists once the partner has registered the invoice; until then the view
+keeps the invoice's facts in a row without status, which queries do not show.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+from uuid import UUID
+
+from psycopg import sql
+
+from domain.base import derived_id
+from domain.invoices import Invoice
+from domain.resellers import MAIN_BANK_ACCOUNT_NAME, Reseller, main_bank_account_id
+from projections.common import CLIENT_NAMES, KeepsClientNames
+from projections.pages import Page, Row, check_limit, decode_cursor, page_of
+from projections.store import Rows, Table
+from projections.view import View, fold, like_pattern, on
+
+ACCOUNTS = Table(
+    "accounts",
+    {
+        "id": "uuid",
+        "reseller_id": "uuid",
+        "name": "text",
+        "kind": "text",
+        "seq": "bigint",
+    },
+    indexes=(("reseller_id",),),
+)
+BOLETOS = Table(
+    "boletos",
+    {
+        "id": "uuid",
+        "reseller_id": "uuid",
+        "invoice_id": "uuid",
+        "invoice_code": "bigint",
+        "account_id": "uuid",
+        "customer_id": "uuid",
+        "our_number": "text",
+        "digitable_line": "text",
+        "barcode": "text",
+        "amount_cents": "bigint",
+        "due_date": "date",
+        "status": "text",
+        "paid_at": "timestamptz",
+    },
+    indexes=(("reseller_id", "invoice_code DESC"), ("reseller_id", "status")),
+)
+
+
+def boleto_id(invoice_id: UUID) -> UUID:
+    """The id of the boleto of an invoice."""
+    return derived_id("erp-boleto", invoice_id)
+
+
+def _of_invoice(event: Invoice.Event) -> object:
+    return boleto_id(event.originator_id)
+
+
+_LOAD = [(BOLETOS, _of_invoice)]
+_SELECT = (
+    "SELECT b.*, n.name AS customer_name FROM {0}.boletos b "
+    "JOIN {0}.client_names n ON n.id = b.customer_id "
+)
+
+
+class ErpBoletos(KeepsClientNames, View):
+    """Bank accounts and one boleto per registered invoice."""
+
+    name = "erp_boletos"
+    tables: ClassVar = (ACCOUNTS, BOLETOS, CLIENT_NAMES)
+
+    @on(Reseller.Registered)
+    def _reseller(self, rows: Rows, event: Reseller.Registered, position: int) -> None:
+        rows.put(
+            ACCOUNTS,
+            {
+                "id": main_bank_account_id(event.reseller_id),
+                "reseller_id": event.reseller_id,
+                "name": MAIN_BANK_ACCOUNT_NAME,
+                "kind": "online",
+                "seq": position,
+            },
+        )
+
+    @on(Invoice.Issued)
+    def _issued(self, rows: Rows, event: Invoice.Issued, _position: int) -> None:
+        rows.put(
+            BOLETOS,
+            {
+                "id": boleto_id(event.originator_id),
+                "reseller_id": event.reseller_id,
+                "invoice_id": event.originator_id,
+                "invoice_code": event.code,
+                "account_id": main_bank_account_id(event.reseller_id),
+                "customer_id": event.client_id,
+                "amount_cents": event.amount_cents,
+                "due_date": event.due_date,
+                "status": None,
+            },
+        )
+
+    @on(Invoice.Registered, load=_LOAD)
+    def _registered(
+        self, rows: Rows, event: Invoice.Registered, _position: int
+    ) -> None:
+        rows.update(
+            BOLETOS,
+            boleto_id(event.originator_id),
+            status="registered",
+            our_number=event.our_number,
+            digitable_line=event.digitable_line,
+            barcode=event.barcode,
+        )
+
+    def _set_status(self, rows: Rows, invoice_id: UUID, **changes: object) -> None:
+        boleto = rows.get(BOLETOS, boleto_id(invoice_id))
+        if boleto is not None and boleto["status"] is not None:
+            rows.update(BOLETOS, boleto["id"], **changes)
+
+    @on(Invoice.BecameOverdue, load=_LOAD)
+    def _overdue(
+        self, rows: Rows, event: Invoice.BecameOverdue, _position: int
+    ) -> None:
+        self._set_status(rows, event.originator_id, status="overdue")
+
+    @on(Invoice.Paid, load=_LOAD)
+    def _paid(self, rows: Rows, event: Invoice.Paid, _position: int) -> None:
+        self._set_status(
+            rows, event.originator_id, status="paid", paid_at=event.paid_at
+        )
+
+    @on(Invoice.Cancelled, load=_LOAD)
+    def _cancelled(self, rows: Rows, event: Invoice.Cancelled, _position: int) -> None:
+        self._set_status(rows, event.originator_id, status="cancelled")
+
+    def accounts(self, reseller_id: UUID) -> list[Row]:
+        """The tenant's bank accounts."""
+        statement = sql.SQL(
+            "SELECT * FROM {}.accounts WHERE reseller_id = %s ORDER BY seq"
+        ).format(sql.Identifier(self.schema))
+        return self.fetch_all(statement, (reseller_id,))
+
+    def query(  # noqa: PLR0913 - one argument per documented filter
+        self,
+        reseller_id: UUID,
+        *,
+        account_id: UUID | None = None,
+        status: str | None = None,
+        customer: str | None = None,
+        due_from: date | None = None,
+        due_to: date | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Boletos newest invoice code first."""
+        conditions: list[sql.Composable] = [
+            sql.SQL("b.reseller_id = %s AND b.status IS NOT NULL")
+        ]
+        params: list[Any] = [reseller_id]
+        filters: list[tuple[str, object]] = [
+            ("b.account_id = %s", account_id),
+            ("b.status = %s", status),
+            ("b.due_date >= %s", due_from),
+            ("b.due_date <= %s", due_to),
+        ]
+        if cursor is not None:
+            filters.append(("b.invoice_code < %s", int(decode_cursor(cursor, 1)[0])))
+        for condition, value in filters:
+            if value is not None:
+                conditions.append(sql.SQL(condition))
+                params.append(value)
+        if customer:
+            try:
+                params.append(UUID(customer))
+                conditions.append(sql.SQL("b.customer_id = %s"))
+            except ValueError:
+                params.append(like_pattern(fold(customer)))
+                conditions.append(sql.SQL("n.search LIKE %s"))
+        statement = sql.SQL(
+            _SELECT + "WHERE {1} ORDER BY b.invoice_code DESC LIMIT %s"
+        ).format(sql.Identifier(self.schema), sql.SQL(" AND ").join(conditions))
+        params.append(check_limit(limit) + 1)
+        rows = self.fetch_all(statement, params)
+        return page_of(rows, limit, "invoice_code")
+
+    def get(self, reseller_id: UUID, boleto: UUID) -> Row | None:
+        """One boleto of the tenant, or ``None``."""
+        statement = sql.SQL(
+            _SELECT + "WHERE b.reseller_id = %s AND b.id = %s AND b.status IS NOT NULL"
+        ).format(sql.Identifier(self.schema))
+        return self.fetch_one(statement, (reseller_id, boleto))

@@ -1,0 +1,231 @@
+"""ERP receivables (contas a receber): one item per invoice, and the aging report.
+
+Situation follows the invoice: ``open`` until it is paid (``settled``), cancelled
+(``cancelled``) or refunded (``refunded``). ``closed_on`` is the São Paulo date the
+item first stopped being open, which the aging report needs to see the ledger as it
+was on any date. Whether an open item is overdue depends on today's date, so it is
+computed when queried, never stored.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+from uuid import UUID
+
+from psycopg import sql
+
+from domain.base import derived_id
+from domain.invoices import Invoice
+from projections.common import CLIENT_NAMES, KeepsClientNames, sao_paulo_date
+from projections.pages import Page, Row, check_limit, decode_cursor, page_of
+from projections.store import Rows, Table
+from projections.view import View, fold, like_pattern, on
+
+RECEIVABLES = Table(
+    "receivables",
+    {
+        "id": "uuid",
+        "reseller_id": "uuid",
+        "invoice_id": "uuid",
+        "invoice_code": "bigint",
+        "customer_id": "uuid",
+        "description": "text",
+        "amount_cents": "bigint",
+        "amount_paid_cents": "bigint",
+        "issue_date": "date",
+        "due_date": "date",
+        "settled_at": "timestamptz",
+        "closed_on": "date",
+        "situation": "text",
+    },
+    indexes=(
+        ("reseller_id", "due_date", "invoice_code"),
+        ("reseller_id", "situation", "due_date"),
+        ("reseller_id", "customer_id"),
+    ),
+)
+
+
+def receivable_id(invoice_id: UUID) -> UUID:
+    """The id of the receivable of an invoice."""
+    return derived_id("erp-receivable", invoice_id)
+
+
+def _of_invoice(event: Invoice.Event) -> object:
+    return receivable_id(event.originator_id)
+
+
+_LOAD = [(RECEIVABLES, _of_invoice)]
+AGING_BUCKETS = (
+    ("current", "d <= 0"),
+    ("days_1_30", "d BETWEEN 1 AND 30"),
+    ("days_31_60", "d BETWEEN 31 AND 60"),
+    ("days_61_90", "d BETWEEN 61 AND 90"),
+    ("days_over_90", "d > 90"),
+)
+"""Aging buckets by ``d``, the days past due on the report date."""
+_SELECT = (
+    "SELECT r.*, n.name AS customer_name, "
+    "CASE WHEN r.situation = 'open' THEN r.amount_cents ELSE 0 END"
+    " AS amount_open_cents,"
+    " (r.situation = 'open' AND r.due_date < %s) AS overdue "
+    "FROM {0}.receivables r JOIN {0}.client_names n ON n.id = r.customer_id "
+)
+
+
+class ErpReceivables(KeepsClientNames, View):
+    """One receivable per invoice."""
+
+    name = "erp_receivables"
+    tables: ClassVar = (RECEIVABLES, CLIENT_NAMES)
+
+    @on(Invoice.Issued)
+    def _issued(self, rows: Rows, event: Invoice.Issued, _position: int) -> None:
+        rows.put(
+            RECEIVABLES,
+            {
+                "id": receivable_id(event.originator_id),
+                "reseller_id": event.reseller_id,
+                "invoice_id": event.originator_id,
+                "invoice_code": event.code,
+                "customer_id": event.client_id,
+                "description": event.description,
+                "amount_cents": event.amount_cents,
+                "amount_paid_cents": 0,
+                "issue_date": event.issue_date,
+                "due_date": event.due_date,
+                "situation": "open",
+            },
+        )
+
+    @on(Invoice.Paid, load=_LOAD)
+    def _paid(self, rows: Rows, event: Invoice.Paid, _position: int) -> None:
+        item = rows.get(RECEIVABLES, receivable_id(event.originator_id))
+        if item is not None:
+            rows.update(
+                RECEIVABLES,
+                item["id"],
+                situation="settled",
+                amount_paid_cents=event.amount_cents,
+                settled_at=event.paid_at,
+                closed_on=item["closed_on"] or sao_paulo_date(event.paid_at),
+            )
+
+    @on(Invoice.Cancelled, load=_LOAD)
+    def _cancelled(self, rows: Rows, event: Invoice.Cancelled, _position: int) -> None:
+        item = rows.get(RECEIVABLES, receivable_id(event.originator_id))
+        if item is not None:
+            rows.update(
+                RECEIVABLES,
+                item["id"],
+                situation="cancelled",
+                closed_on=item["closed_on"] or sao_paulo_date(event.cancelled_at),
+            )
+
+    @on(Invoice.Refunded, load=_LOAD)
+    def _refunded(self, rows: Rows, event: Invoice.Refunded, _position: int) -> None:
+        rows.update(
+            RECEIVABLES, receivable_id(event.originator_id), situation="refunded"
+        )
+
+    def _filters(  # noqa: PLR0913 - one argument per documented filter
+        self,
+        reseller_id: UUID,
+        today: date,
+        *,
+        situation: str | None = None,
+        customer: str | None = None,
+        issued_from: date | None = None,
+        issued_to: date | None = None,
+        due_from: date | None = None,
+        due_to: date | None = None,
+        overdue: bool | None = None,
+    ) -> tuple[list[sql.Composable], list[Any]]:
+        conditions: list[sql.Composable] = [sql.SQL("r.reseller_id = %s")]
+        params: list[Any] = [reseller_id]
+        simple: list[tuple[str, object]] = [
+            ("r.situation = %s", situation),
+            ("r.issue_date >= %s", issued_from),
+            ("r.issue_date <= %s", issued_to),
+            ("r.due_date >= %s", due_from),
+            ("r.due_date <= %s", due_to),
+        ]
+        for condition, value in simple:
+            if value is not None:
+                conditions.append(sql.SQL(condition))
+                params.append(value)
+        if customer:
+            try:
+                params.append(UUID(customer))
+                conditions.append(sql.SQL("r.customer_id = %s"))
+            except ValueError:
+                params.append(like_pattern(fold(customer)))
+                conditions.append(sql.SQL("n.search LIKE %s"))
+        if overdue is not None:
+            condition = "(r.situation = 'open' AND r.due_date < %s)"
+            if not overdue:
+                condition = f"NOT {condition}"
+            conditions.append(sql.SQL(condition))
+            params.append(today)
+        return conditions, params
+
+    def query(
+        self,
+        reseller_id: UUID,
+        today: date,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        **filters: Any,  # noqa: ANN401 - the documented filters, passed through
+    ) -> Page:
+        """Receivables by due date, with totals over every matching item."""
+        conditions, params = self._filters(reseller_id, today, **filters)
+        where = sql.SQL(" AND ").join(conditions)
+        schema = sql.Identifier(self.schema)
+        totals_statement = sql.SQL(
+            "SELECT count(*) AS count,"
+            " coalesce(sum(r.amount_cents), 0)::bigint AS amount,"
+            " coalesce(sum(r.amount_paid_cents), 0)::bigint AS amount_paid,"
+            " coalesce(sum(r.amount_cents) FILTER (WHERE r.situation = 'open'), 0)"
+            "::bigint AS amount_open "
+            "FROM {0}.receivables r JOIN {0}.client_names n ON n.id = r.customer_id "
+            "WHERE {1}"
+        ).format(schema, where)
+        page_conditions = list(conditions)
+        page_params = list(params)
+        if cursor is not None:
+            due, code = decode_cursor(cursor, 2)
+            page_conditions.append(sql.SQL("(r.due_date, r.invoice_code) > (%s, %s)"))
+            page_params += [date.fromisoformat(due), int(code)]
+        statement = sql.SQL(
+            _SELECT + "WHERE {1} ORDER BY r.due_date, r.invoice_code LIMIT %s"
+        ).format(schema, sql.SQL(" AND ").join(page_conditions))
+        totals = self.fetch_one(totals_statement, params) or {}
+        rows = self.fetch_all(statement, [today, *page_params, check_limit(limit) + 1])
+        page = page_of(rows, limit, "due_date", "invoice_code")
+        return Page(page.items, page.next_cursor, totals)
+
+    def aging(self, reseller_id: UUID, as_of: date) -> list[Row]:
+        """Open amounts per customer by days past due on ``as_of``, by name.
+
+        An item counts when it was issued on or before ``as_of`` and had not been
+        settled, cancelled or refunded by then.
+        """
+        buckets = sql.SQL(", ").join(
+            sql.SQL(
+                "coalesce(sum(r.amount_cents) FILTER (WHERE {}), 0)::bigint AS {}"
+            ).format(sql.SQL(condition), sql.Identifier(bucket))
+            for bucket, condition in AGING_BUCKETS
+        )
+        statement = sql.SQL(
+            "SELECT r.customer_id, n.name AS customer_name, {1},"
+            " sum(r.amount_cents)::bigint AS total "
+            "FROM {0}.receivables r"
+            " JOIN {0}.client_names n ON n.id = r.customer_id,"
+            " LATERAL (SELECT %s::date - r.due_date AS d) AS days "
+            "WHERE r.reseller_id = %s AND r.issue_date <= %s"
+            " AND (r.closed_on IS NULL OR r.closed_on > %s) "
+            "GROUP BY r.customer_id, n.name ORDER BY n.name, r.customer_id"
+        ).format(sql.Identifier(self.schema), buckets)
+        return self.fetch_all(statement, (as_of, reseller_id, as_of, as_of))

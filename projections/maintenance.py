@@ -1,0 +1,239 @@
+"""Status, rebuild and verification of views (``ledger projections ...``).
+
+A rebuild replays the whole log into a scratch schema beside the live one, in large
+batches, then swaps the schemas in one transaction while holding the live view's
+tracking table, so queries keep reading the old tables until the instant of the
+swap and the live runner resumes from the rebuilt position. Verification replays
+into a scratch schema up to the live view's position and compares every table row
+by row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from projections.runner import (
+    VIEWS,
+    EventReader,
+    Target,
+    apply_batch,
+    read_positions,
+)
+from projections.view import View
+
+REBUILD_BATCH_SIZE = 2000
+MAX_REPORTED_DIFFERENCES = 20
+Progress = Callable[[int, int], None]
+"""Called with (position reached, head of the log)."""
+
+
+def views_named(names: Sequence[str]) -> list[type[View]]:
+    """The view classes called ``names`` (every view when empty)."""
+    if not names:
+        return list(VIEWS)
+    known = {view.name: view for view in VIEWS}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        msg = f"unknown views: {', '.join(unknown)} (known: {', '.join(known)})"
+        raise ValueError(msg)
+    return [known[name] for name in names]
+
+
+@dataclass(frozen=True)
+class ViewStatus:
+    """Where a view stands against the head of the log."""
+
+    name: str
+    position: int
+    head: int
+
+    @property
+    def lag(self) -> int:
+        """Events recorded that the view has not applied yet."""
+        return max(0, self.head - self.position)
+
+
+def status(conninfo: str, reader: EventReader) -> list[ViewStatus]:
+    """Every view's position and lag."""
+    head = reader.head()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        positions = read_positions(conn, VIEWS)
+    return [ViewStatus(view.name, positions[view.name], head) for view in VIEWS]
+
+
+def _drop_schema(conn: psycopg.Connection[Any], schema: str) -> None:
+    conn.execute(
+        sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+    )
+
+
+def _replay(  # noqa: PLR0913 - the parts of one replay
+    *,
+    conn: psycopg.Connection[Any],
+    reader: EventReader,
+    target: Target,
+    after: int,
+    until: int | None,
+    progress: Progress | None,
+) -> int:
+    """Apply events after ``after`` (up to ``until``) to ``target``; return position."""
+    head = until if until is not None else reader.head()
+    while until is None or after < until:
+        batch = reader.read(after, REBUILD_BATCH_SIZE)
+        if until is not None:
+            batch = [(p, e) for p, e in batch if p <= until]
+        if not batch:
+            break
+        apply_batch(conn, [target], batch)
+        after = batch[-1][0]
+        if progress is not None:
+            progress(after, max(head, after))
+    return after
+
+
+def rebuild(
+    conninfo: str,
+    reader: EventReader,
+    view_class: type[View],
+    progress: Progress | None = None,
+) -> int:
+    """Rebuild one view from position zero and swap it in; return its position."""
+    live = view_class.live_schema()
+    scratch = f"{live}__rebuild"
+    view = view_class()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        _drop_schema(conn, scratch)
+        with conn.transaction(), conn.cursor() as cursor:
+            view_class.create(cursor, scratch)
+        target = Target(view, scratch, cache={})
+        position = _replay(
+            conn=conn,
+            reader=reader,
+            target=target,
+            after=0,
+            until=None,
+            progress=progress,
+        )
+        with conn.transaction():
+            view_class.create(conn.cursor(), live)
+            conn.execute(
+                sql.SQL("LOCK TABLE {}.tracking IN ACCESS EXCLUSIVE MODE").format(
+                    sql.Identifier(live)
+                )
+            )
+            # Events recorded during the replay; the swap below waits for nothing.
+            batch = reader.read(position, 1_000_000)
+            if batch:
+                _apply_in_transaction(conn, target, batch)
+                position = batch[-1][0]
+            old = f"{live}__old"
+            _drop_schema(conn, old)
+            for source, name in ((live, old), (scratch, live)):
+                conn.execute(
+                    sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                        sql.Identifier(source), sql.Identifier(name)
+                    )
+                )
+        _drop_schema(conn, f"{live}__old")
+    return position
+
+
+def _apply_in_transaction(
+    conn: psycopg.Connection[Any], target: Target, batch: list[tuple[int, Any]]
+) -> None:
+    # apply_batch opens a savepoint when a transaction is already open.
+    apply_batch(conn, [target], batch)
+
+
+@dataclass
+class Differences:
+    """Rows that differ between a live view and its replay from scratch."""
+
+    view: str
+    position: int
+    only_live: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    only_replayed: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        """How many rows differ, in both directions."""
+        return sum(map(len, self.only_live.values())) + sum(
+            map(len, self.only_replayed.values())
+        )
+
+
+def verify(
+    conninfo: str,
+    reader: EventReader,
+    view_class: type[View],
+    progress: Progress | None = None,
+) -> Differences:
+    """Replay ``view_class`` into scratch tables and compare with the live ones."""
+    live = view_class.live_schema()
+    scratch = f"{live}__verify"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        _drop_schema(conn, scratch)
+        with conn.transaction(), conn.cursor() as cursor:
+            view_class.create(cursor, scratch)
+        target = Target(view_class(), scratch, cache={})
+        first = read_positions(conn, [view_class])[view_class.name]
+        replayed = _replay(
+            conn=conn,
+            reader=reader,
+            target=target,
+            after=0,
+            until=first,
+            progress=progress,
+        )
+        try:
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("LOCK TABLE {}.tracking IN EXCLUSIVE MODE").format(
+                        sql.Identifier(live)
+                    )
+                )
+                position = View.read_position(conn.cursor(), live)
+                if position > replayed:
+                    batch = [
+                        (p, e)
+                        for p, e in reader.read(replayed, 1_000_000)
+                        if p <= position
+                    ]
+                    _apply_in_transaction(conn, target, batch)
+                differences = _compare(conn, view_class, live, scratch, position)
+        finally:
+            _drop_schema(conn, scratch)
+    return differences
+
+
+def _compare(
+    conn: psycopg.Connection[Any],
+    view_class: type[View],
+    live: str,
+    scratch: str,
+    position: int,
+) -> Differences:
+    differences = Differences(view_class.name, position)
+    for table in view_class.tables:
+        for left, right, found in (
+            (live, scratch, differences.only_live),
+            (scratch, live, differences.only_replayed),
+        ):
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT * FROM {0}.{2} EXCEPT SELECT * FROM {1}.{2} LIMIT %s"
+                ).format(
+                    sql.Identifier(left),
+                    sql.Identifier(right),
+                    sql.Identifier(table.name),
+                ),
+                (MAX_REPORTED_DIFFERENCES,),
+            ).fetchall()
+            if rows:
+                found[table.name] = rows
+    return differences

@@ -1,0 +1,113 @@
+"""Panel clients: the reseller's client list (clientes da revenda)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from uuid import UUID
+
+from psycopg import sql
+
+from domain.clients import Client
+from domain.documents import compact_document_text
+from projections.pages import Page, Row, check_limit, decode_cursor, page_of
+from projections.store import Rows, Table
+from projections.view import View, by_originator, fold, like_pattern, on
+
+CLIENTS = Table(
+    "clients",
+    {
+        "id": "uuid",
+        "reseller_id": "uuid",
+        "name": "text",
+        "document": "text",
+        "document_type": "text",
+        "email": "text",
+        "phone": "text",
+        "city": "text",
+        "state": "text",
+        "created_at": "timestamptz",
+        "updated_at": "timestamptz",
+        "seq": "bigint",
+        "search": "text",
+    },
+    indexes=(("reseller_id", "seq DESC"),),
+)
+
+
+class PanelClients(View):
+    """One row per client, with a folded search column."""
+
+    name = "panel_clients"
+    tables: ClassVar = (CLIENTS,)
+
+    @on(Client.Registered)
+    def _registered(self, rows: Rows, event: Client.Registered, position: int) -> None:
+        rows.put(
+            CLIENTS,
+            {
+                "id": event.originator_id,
+                "reseller_id": event.reseller_id,
+                "name": event.name,
+                "document": event.document,
+                "document_type": event.document_type,
+                "email": event.email,
+                "phone": event.phone,
+                "city": event.city,
+                "state": event.state,
+                "created_at": event.timestamp,
+                "updated_at": event.timestamp,
+                "seq": position,
+                "search": fold(event.name),
+            },
+        )
+
+    @on(Client.Updated, load=[(CLIENTS, by_originator)])
+    def _updated(self, rows: Rows, event: Client.Updated, _position: int) -> None:
+        rows.update(
+            CLIENTS,
+            event.originator_id,
+            name=event.name,
+            email=event.email,
+            phone=event.phone,
+            city=event.city,
+            state=event.state,
+            updated_at=event.timestamp,
+            search=fold(event.name),
+        )
+
+    def query(
+        self,
+        reseller_id: UUID,
+        *,
+        q: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Clients newest first; ``q`` matches name or document, loosely."""
+        conditions: list[sql.Composable] = [sql.SQL("reseller_id = %s")]
+        params: list[Any] = [reseller_id]
+        if q and q.strip():
+            name_match: sql.Composable = sql.SQL("search LIKE %s")
+            params.append(like_pattern(fold(q.strip())))
+            document = compact_document_text(q)
+            if document:
+                name_match = sql.SQL("({} OR document LIKE %s)").format(name_match)
+                params.append(like_pattern(document))
+            conditions.append(name_match)
+        if cursor is not None:
+            (seq,) = decode_cursor(cursor, 1)
+            conditions.append(sql.SQL("seq < %s"))
+            params.append(int(seq))
+        statement = sql.SQL(
+            "SELECT * FROM {}.clients WHERE {} ORDER BY seq DESC LIMIT %s"
+        ).format(sql.Identifier(self.schema), sql.SQL(" AND ").join(conditions))
+        params.append(check_limit(limit) + 1)
+        rows = self.fetch_all(statement, params)
+        return page_of(rows, limit, "seq")
+
+    def get(self, reseller_id: UUID, client_id: UUID) -> Row | None:
+        """One client of the tenant, or ``None``."""
+        statement = sql.SQL(
+            "SELECT * FROM {}.clients WHERE reseller_id = %s AND id = %s"
+        ).format(sql.Identifier(self.schema))
+        return self.fetch_one(statement, (reseller_id, client_id))

@@ -1,0 +1,193 @@
+"""Panel invoices: the reseller's "Faturas" list, newest code first."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+from uuid import UUID
+
+from psycopg import sql
+
+from domain.invoices import Invoice
+from projections.common import CLIENT_NAMES, KeepsClientNames
+from projections.pages import Page, Row, check_limit, decode_cursor, page_of
+from projections.store import Rows, Table
+from projections.view import View, by_originator, on
+
+INVOICES = Table(
+    "invoices",
+    {
+        "id": "uuid",
+        "reseller_id": "uuid",
+        "code": "bigint",
+        "client_id": "uuid",
+        "contract_id": "uuid",
+        "description": "text",
+        "amount_cents": "bigint",
+        "amount_paid_cents": "bigint",
+        "issue_date": "date",
+        "due_date": "date",
+        "reference_month": "text",
+        "reference_year": "text",
+        "status": "text",
+        "charge_id": "text",
+        "bank_code": "text",
+        "our_number": "text",
+        "barcode": "text",
+        "digitable_line": "text",
+        "pix_emv": "text",
+        "paid_at": "timestamptz",
+        "payment_method": "text",
+        "failure_reason": "text",
+        "created_at": "timestamptz",
+        "updated_at": "timestamptz",
+    },
+    indexes=(
+        ("reseller_id", "code DESC"),
+        ("reseller_id", "status", "code DESC"),
+        ("reseller_id", "client_id", "code DESC"),
+    ),
+)
+_LOAD = [(INVOICES, by_originator)]
+_SELECT = (
+    "SELECT i.*, n.name AS client_name FROM {0}.invoices i "
+    "JOIN {0}.client_names n ON n.id = i.client_id "
+)
+
+
+class PanelInvoices(KeepsClientNames, View):
+    """One row per invoice, following its whole lifecycle."""
+
+    name = "panel_invoices"
+    tables: ClassVar = (INVOICES, CLIENT_NAMES)
+
+    @on(Invoice.Issued)
+    def _issued(self, rows: Rows, event: Invoice.Issued, _position: int) -> None:
+        rows.put(
+            INVOICES,
+            {
+                "id": event.originator_id,
+                "reseller_id": event.reseller_id,
+                "code": event.code,
+                "client_id": event.client_id,
+                "contract_id": event.contract_id,
+                "description": event.description,
+                "amount_cents": event.amount_cents,
+                "amount_paid_cents": 0,
+                "issue_date": event.issue_date,
+                "due_date": event.due_date,
+                "reference_month": event.reference_month,
+                "reference_year": event.reference_year,
+                "status": "processing",
+                "created_at": event.timestamp,
+                "updated_at": event.timestamp,
+            },
+        )
+
+    @on(Invoice.Registered, load=_LOAD)
+    def _registered(
+        self, rows: Rows, event: Invoice.Registered, _position: int
+    ) -> None:
+        rows.update(
+            INVOICES,
+            event.originator_id,
+            status="awaiting_payment",
+            charge_id=event.charge_id,
+            bank_code=event.bank_code,
+            our_number=event.our_number,
+            barcode=event.barcode,
+            digitable_line=event.digitable_line,
+            pix_emv=event.pix_emv,
+            updated_at=event.timestamp,
+        )
+
+    @on(Invoice.RegistrationFailed, load=_LOAD)
+    def _failed(
+        self, rows: Rows, event: Invoice.RegistrationFailed, _position: int
+    ) -> None:
+        rows.update(
+            INVOICES,
+            event.originator_id,
+            status="failed",
+            failure_reason=event.reason,
+            updated_at=event.timestamp,
+        )
+
+    @on(Invoice.BecameOverdue, load=_LOAD)
+    def _overdue(
+        self, rows: Rows, event: Invoice.BecameOverdue, _position: int
+    ) -> None:
+        rows.update(
+            INVOICES, event.originator_id, status="overdue", updated_at=event.timestamp
+        )
+
+    @on(Invoice.Paid, load=_LOAD)
+    def _paid(self, rows: Rows, event: Invoice.Paid, _position: int) -> None:
+        rows.update(
+            INVOICES,
+            event.originator_id,
+            status="paid",
+            amount_paid_cents=event.amount_cents,
+            paid_at=event.paid_at,
+            payment_method=event.method,
+            updated_at=event.timestamp,
+        )
+
+    @on(Invoice.Cancelled, load=_LOAD)
+    def _cancelled(self, rows: Rows, event: Invoice.Cancelled, _position: int) -> None:
+        rows.update(
+            INVOICES,
+            event.originator_id,
+            status="cancelled",
+            updated_at=event.timestamp,
+        )
+
+    @on(Invoice.Refunded, load=_LOAD)
+    def _refunded(self, rows: Rows, event: Invoice.Refunded, _position: int) -> None:
+        rows.update(
+            INVOICES, event.originator_id, status="refunded", updated_at=event.timestamp
+        )
+
+    def query(  # noqa: PLR0913 - one argument per documented filter
+        self,
+        reseller_id: UUID,
+        *,
+        status: str | None = None,
+        client_id: UUID | None = None,
+        reference: tuple[str, str] | None = None,
+        due_from: date | None = None,
+        due_to: date | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Invoices newest code first; ``reference`` is ``(year, month)``."""
+        conditions = [sql.SQL("i.reseller_id = %s")]
+        params: list[Any] = [reseller_id]
+        filters: list[tuple[str, object]] = [
+            ("i.status = %s", status),
+            ("i.client_id = %s", client_id),
+            ("i.due_date >= %s", due_from),
+            ("i.due_date <= %s", due_to),
+        ]
+        if reference is not None:
+            filters += [("i.reference_year = %s", reference[0])]
+            filters += [("i.reference_month = %s", reference[1])]
+        if cursor is not None:
+            filters.append(("i.code < %s", int(decode_cursor(cursor, 1)[0])))
+        for condition, value in filters:
+            if value is not None:
+                conditions.append(sql.SQL(condition))
+                params.append(value)
+        statement = sql.SQL(_SELECT + "WHERE {1} ORDER BY i.code DESC LIMIT %s").format(
+            sql.Identifier(self.schema), sql.SQL(" AND ").join(conditions)
+        )
+        params.append(check_limit(limit) + 1)
+        rows = self.fetch_all(statement, params)
+        return page_of(rows, limit, "code")
+
+    def get(self, reseller_id: UUID, invoice_id: UUID) -> Row | None:
+        """One invoice of the tenant, or ``None``."""
+        statement = sql.SQL(_SELECT + "WHERE i.reseller_id = %s AND i.id = %s").format(
+            sql.Identifier(self.schema)
+        )
+        return self.fetch_one(statement, (reseller_id, invoice_id))

@@ -1,0 +1,51 @@
+"""The read side as the API sees it: every view, and read-your-writes waiting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from projections.audit import AuditFeed
+from projections.erp_boletos import ErpBoletos
+from projections.erp_customers import ErpCustomers
+from projections.erp_receivables import ErpReceivables
+from projections.panel_clients import PanelClients
+from projections.panel_contracts import PanelContracts
+from projections.panel_invoices import PanelInvoices
+from projections.runner import PositionWatcher
+
+
+@dataclass
+class ReadModels:
+    """One instance of each view, sharing a pool, plus the position watcher."""
+
+    pool: ConnectionPool[Any]
+    watcher: PositionWatcher
+    clients: PanelClients
+    contracts: PanelContracts
+    invoices: PanelInvoices
+    customers: ErpCustomers
+    receivables: ErpReceivables
+    boletos: ErpBoletos
+    audit: AuditFeed
+
+    @classmethod
+    def build(cls, pool: ConnectionPool[Any], conninfo: str) -> ReadModels:
+        """Every view on ``pool``; the watcher listens on its own connection."""
+        return cls(
+            pool=pool,
+            watcher=PositionWatcher(conninfo),
+            clients=PanelClients(pool),
+            contracts=PanelContracts(pool),
+            invoices=PanelInvoices(pool),
+            customers=ErpCustomers(pool),
+            receivables=ErpReceivables(pool),
+            boletos=ErpBoletos(pool),
+            audit=AuditFeed(pool),
+        )
+
+    def wait_for(self, position: int, timeout_seconds: float = 5.0) -> bool:
+        """Whether every view has applied ``position`` within the timeout."""
+        return self.watcher.wait_for(position, timeout_seconds)

@@ -1,0 +1,338 @@
+"""Keeping views live: reading the log, applying batches, LISTEN/NOTIFY, failover.
+
+The ``ProjectionRunner`` follows the ledger's event log for a set of views:
+
+* It reads the log once and applies each batch of events to every view it owns in
+  one transaction, rows and tracking together. Far behind, batches hold hundreds of
+  events (catch-up); at the head, a batch is whatever one commit wrote (live).
+* It is woken by the ``NOTIFY`` that the ledger's recorder sends on every commit,
+  and also checks the log every ``check_interval_seconds`` in case a notification
+  was lost. Any error (a lost connection included) ends the session; the supervisor
+  loop starts a new one after a short pause, and tracking makes the restart exact.
+* It owns a view only while it holds that view's PostgreSQL advisory lock, on the
+  very connection it writes with. A second runner, in any process, waits as a hot
+  standby and takes the lock over when the owner's connection goes away.
+* After each commit it announces the new position with ``NOTIFY ledger_views``, so
+  that ``PositionWatcher.wait_for`` returns as soon as every view has caught up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from application.ledger import Ledger
+from projections.audit import AuditFeed
+from projections.erp_boletos import ErpBoletos
+from projections.erp_customers import ErpCustomers
+from projections.erp_receivables import ErpReceivables
+from projections.panel_clients import PanelClients
+from projections.panel_contracts import PanelContracts
+from projections.panel_invoices import PanelInvoices
+from projections.store import Row, Rows
+from projections.view import View
+
+log = logging.getLogger(__name__)
+
+VIEWS: tuple[type[View], ...] = (
+    PanelClients,
+    PanelContracts,
+    PanelInvoices,
+    ErpCustomers,
+    ErpReceivables,
+    ErpBoletos,
+    AuditFeed,
+)
+EVENTS_CHANNEL = "ledger_events"
+"""The channel the library's recorder notifies on every commit (its table name)."""
+VIEWS_CHANNEL = "ledger_views"
+LOCK_NAMESPACE = 0x1ED6E7
+DDL_LOCK = (LOCK_NAMESPACE, 0)
+BATCH_SIZE = 500
+CHECK_INTERVAL_SECONDS = 1.0
+RESTART_PAUSE_SECONDS = 0.5
+
+Event = Any
+Batch = list[tuple[int, Event]]
+
+
+def view_lock_key(view: type[View]) -> tuple[int, int]:
+    """The advisory lock (two int4 keys) that one view's live writer holds."""
+    return LOCK_NAMESPACE, zlib.crc32(view.name.encode()) & 0x7FFFFFFF
+
+
+def create_views(conn: psycopg.Connection[Any], views: Iterable[type[View]]) -> None:
+    """Create every view's schema and tables, serialised across processes."""
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", DDL_LOCK)
+        for view in views:
+            view.create(cursor)
+
+
+class EventReader:
+    """Decoded events of the ledger's log, by position."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def read(self, after: int, limit: int = BATCH_SIZE) -> Batch:
+        """Up to ``limit`` events after position ``after``, in order."""
+        notifications = self.ledger.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        to_event = self.ledger.mapper.to_domain_event
+        return [(n.id, to_event(n)) for n in notifications]
+
+    def head(self) -> int:
+        """The position of the last event recorded."""
+        return self.ledger.recorder.max_notification_id() or 0
+
+
+@dataclass
+class Target:
+    """A view written in one schema; ``cache`` only for tables nobody else writes."""
+
+    view: View
+    schema: str
+    cache: dict[tuple[str, object], Row | None] | None = None
+
+
+def apply_batch(
+    conn: psycopg.Connection[Any], targets: Sequence[Target], batch: Batch
+) -> int:
+    """Apply ``batch`` to every target in one transaction; return rows written.
+
+    Each target's position is read (and locked) inside the transaction, so events it
+    already has are skipped, and its tracking moves to the end of the batch even when
+    no event of the batch concerns it.
+    """
+    if not batch:
+        return 0
+    last = batch[-1][0]
+    written = 0
+    with conn.transaction(), conn.cursor() as cursor:
+        for target in targets:
+            position = View.read_position(cursor, target.schema, lock=True)
+            todo = [(p, e) for p, e in batch if p > position]
+            if not todo:
+                continue
+            cache = target.cache if target.cache is not None else {}
+            rows = Rows(target.schema, cursor, cache)
+            rows.prefetch(w for _, e in todo for w in target.view.wanted_rows(e))
+            for p, e in todo:
+                target.view.apply(rows, e, p)
+            written += rows.flush(target.view.tables)
+            View.record_position(cursor, target.schema, last)
+        cursor.execute("SELECT pg_notify(%s, %s)", (VIEWS_CHANNEL, str(last)))
+    return written
+
+
+def read_positions(
+    conn: psycopg.Connection[Any], views: Iterable[type[View]]
+) -> dict[str, int]:
+    """Each view's live position (0 for a view not created yet)."""
+    positions: dict[str, int] = {}
+    with conn.cursor() as cursor:
+        for view in views:
+            try:
+                with conn.transaction():
+                    positions[view.name] = View.read_position(
+                        cursor, view.live_schema()
+                    )
+            except psycopg.errors.UndefinedTable:
+                positions[view.name] = 0
+    return positions
+
+
+class PositionWatcher:
+    """Knows how far every view has got; ``wait_for`` blocks until they all have.
+
+    Woken by ``NOTIFY ledger_views`` from runners in any process (and directly by a
+    runner in this process), never by a fixed polling step.
+    """
+
+    def __init__(self, conninfo: str, views: Sequence[type[View]] = VIEWS) -> None:
+        self.conninfo = conninfo
+        self.views = views
+        self._positions = dict.fromkeys((v.name for v in views), 0)
+        self._condition = threading.Condition()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="position-watcher", daemon=True
+        )
+        self.connected = threading.Event()
+
+    def start(self) -> None:
+        """Start listening in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening."""
+        self._stopping.set()
+        self._thread.join(timeout=5)
+
+    @property
+    def positions(self) -> dict[str, int]:
+        """The last known position of each view."""
+        with self._condition:
+            return dict(self._positions)
+
+    def update(self, positions: dict[str, int]) -> None:
+        """Record newer positions and wake the waiters."""
+        with self._condition:
+            for name, position in positions.items():
+                if position > self._positions.get(name, 0):
+                    self._positions[name] = position
+            self._condition.notify_all()
+
+    def wait_for(self, position: int, timeout_seconds: float) -> bool:
+        """Whether every view reached ``position`` within the timeout."""
+        with self._condition:
+            return self._condition.wait_for(
+                lambda: min(self._positions.values()) >= position, timeout_seconds
+            )
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                    conn.execute(
+                        sql.SQL("LISTEN {}").format(sql.Identifier(VIEWS_CHANNEL))
+                    )
+                    self.connected.set()
+                    while not self._stopping.is_set():
+                        self.update(read_positions(conn, self.views))
+                        for _ in conn.notifies(
+                            timeout=CHECK_INTERVAL_SECONDS, stop_after=1
+                        ):
+                            pass
+            except psycopg.Error:
+                self.connected.clear()
+                log.warning("position watcher lost its connection; reconnecting")
+                self._stopping.wait(RESTART_PAUSE_SECONDS)
+
+
+@dataclass
+class RunnerState:
+    """What a runner is doing, for status and readiness."""
+
+    owned: set[str] = field(default_factory=set)
+    alive: bool = False
+    restarts: int = 0
+    last_error: str | None = None
+    positions: dict[str, int] = field(default_factory=dict)
+
+
+class ProjectionRunner:
+    """Supervised live follower of the log for a set of views."""
+
+    def __init__(  # noqa: PLR0913 - knobs with sensible defaults
+        self,
+        ledger: Ledger,
+        conninfo: str,
+        views: Sequence[type[View]] = VIEWS,
+        *,
+        batch_size: int = BATCH_SIZE,
+        check_interval_seconds: float = CHECK_INTERVAL_SECONDS,
+        on_commit: Callable[[dict[str, int]], None] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.conninfo = conninfo
+        self.view_classes = views
+        self.views = [view() for view in views]
+        self.batch_size = batch_size
+        self.check_interval_seconds = check_interval_seconds
+        self.on_commit = on_commit
+        self.reader = EventReader(ledger)
+        self.state = RunnerState()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run in a background thread."""
+        self._thread = threading.Thread(
+            target=self.run_forever, name="projection-runner", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current batch; locks go with the connection."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def run_forever(self) -> None:
+        """Supervise sessions until stopped: any failure starts a new session."""
+        while not self._stopping.is_set():
+            try:
+                self._session()
+            except Exception as error:  # noqa: BLE001 - the supervisor must survive
+                self.state.restarts += 1
+                self.state.last_error = f"{type(error).__name__}: {error}"
+                log.warning("projection runner restarting after %s", error)
+            finally:
+                self.state.alive = False
+                self.state.owned.clear()
+            self._stopping.wait(RESTART_PAUSE_SECONDS)
+
+    # -- one session -------------------------------------------------------------------
+
+    def _session(self) -> None:
+        with (
+            psycopg.connect(self.conninfo, autocommit=True) as conn,
+            psycopg.connect(self.conninfo, autocommit=True) as listener,
+        ):
+            create_views(conn, self.view_classes)
+            listener.execute(
+                sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL))
+            )
+            self.state.alive = True
+            while not self._stopping.is_set():
+                self._acquire_locks(conn)
+                self._catch_up(conn)
+                for _ in listener.notifies(
+                    timeout=self.check_interval_seconds, stop_after=1
+                ):
+                    pass
+                listener.execute("SELECT 1")  # notice a dead listener promptly
+
+    def _acquire_locks(self, conn: psycopg.Connection[Any]) -> None:
+        for view in self.view_classes:
+            if view.name in self.state.owned:
+                continue
+            row = conn.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", view_lock_key(view)
+            ).fetchone()
+            if row is not None and row[0]:
+                self.state.owned.add(view.name)
+                log.info("projection runner now owns %s", view.name)
+
+    def _catch_up(self, conn: psycopg.Connection[Any]) -> None:
+        targets = [
+            Target(view, view.live_schema())
+            for view in self.views
+            if view.name in self.state.owned
+        ]
+        if not targets:
+            return
+        positions = read_positions(conn, [type(t.view) for t in targets])
+        after = min(positions.values())
+        while not self._stopping.is_set():
+            batch = self.reader.read(after, self.batch_size)
+            if not batch:
+                break
+            apply_batch(conn, targets, batch)
+            after = batch[-1][0]
+            done = {t.view.name: after for t in targets}
+            self.state.positions.update(done)
+            if self.on_commit is not None:
+                self.on_commit(done)

@@ -1,0 +1,160 @@
+"""Row storage for views: table specs, and a unit of work that batches writes.
+
+A view's handlers never write SQL. They read and change rows (plain dicts) through a
+``Rows`` unit of work; at the end of a batch every changed row of a table is written
+with one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE`` statement. A
+batch of hundreds of events therefore costs a handful of statements, which is what
+makes catch-up and rebuild fast, while the live path (a batch of one event) uses the
+very same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import Cursor, sql
+from psycopg.rows import dict_row
+
+Row = dict[str, Any]
+KeyFunc = Callable[[Any], object]
+
+MAX_CACHED_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of a view: its columns (name → PostgreSQL type) and primary key."""
+
+    name: str
+    columns: Mapping[str, str]
+    key: str = "id"
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    def ddl(self, schema: str) -> list[sql.Composed]:
+        """Statements that create the table and its indexes in ``schema``."""
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
+            for name, kind in self.columns.items()
+        )
+        statements = [
+            sql.SQL("CREATE TABLE IF NOT EXISTS {}.{} ({}, PRIMARY KEY ({}))").format(
+                sql.Identifier(schema),
+                sql.Identifier(self.name),
+                columns,
+                sql.Identifier(self.key),
+            )
+        ]
+        for number, index in enumerate(self.indexes):
+            statements.append(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} ({})").format(
+                    sql.Identifier(f"{self.name}_ix{number}"),
+                    sql.Identifier(schema),
+                    sql.Identifier(self.name),
+                    sql.SQL(", ").join(sql.SQL(part) for part in index),
+                )
+            )
+        return statements
+
+    def upsert(self, schema: str) -> sql.Composed:
+        """One statement writing many rows, given one array per column."""
+        names = list(self.columns)
+        return sql.SQL(
+            "INSERT INTO {schema}.{table} ({columns}) "
+            "SELECT {casts} FROM unnest({arrays}) AS u({columns}) "
+            "ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        ).format(
+            schema=sql.Identifier(schema),
+            table=sql.Identifier(self.name),
+            columns=sql.SQL(", ").join(map(sql.Identifier, names)),
+            casts=sql.SQL(", ").join(
+                sql.SQL("u.{}::{}").format(sql.Identifier(n), sql.SQL(self.columns[n]))
+                for n in names
+            ),
+            arrays=sql.SQL(", ").join(
+                sql.SQL("%s::{}[]").format(sql.SQL(_array_type(self.columns[n])))
+                for n in names
+            ),
+            key=sql.Identifier(self.key),
+            updates=sql.SQL(", ").join(
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n))
+                for n in names
+                if n != self.key
+            ),
+        )
+
+    def select_many(self, schema: str) -> sql.Composed:
+        """Rows whose key is in an array parameter."""
+        return sql.SQL("SELECT * FROM {}.{} WHERE {} = ANY(%s)").format(
+            sql.Identifier(schema), sql.Identifier(self.name), sql.Identifier(self.key)
+        )
+
+
+def _array_type(kind: str) -> str:
+    # jsonb travels as text: psycopg cannot infer a jsonb[] from Python lists.
+    return "text" if kind == "jsonb" else kind
+
+
+@dataclass
+class Rows:
+    """The rows one batch reads and changes, written back in one go by ``flush``.
+
+    ``cache`` may outlive a batch only where nothing else writes the tables (a
+    rebuild into fresh tables); the live runner starts every batch empty.
+    """
+
+    schema: str
+    cursor: Cursor[Any]
+    cache: dict[tuple[str, object], Row | None] = field(default_factory=dict)
+    dirty: dict[str, dict[object, Row]] = field(default_factory=dict)
+
+    def prefetch(self, wanted: Iterable[tuple[Table, object]]) -> None:
+        """Load, with one query per table, every wanted row not cached yet."""
+        missing: dict[str, tuple[Table, set[object]]] = {}
+        for table, key in wanted:
+            if (table.name, key) not in self.cache:
+                missing.setdefault(table.name, (table, set()))[1].add(key)
+        for table, keys in missing.values():
+            with self.cursor.connection.cursor(row_factory=dict_row) as cursor:
+                selected = cursor.execute(table.select_many(self.schema), (list(keys),))
+                found = {row[table.key]: row for row in selected}
+            for key in keys:
+                self.cache[(table.name, key)] = found.get(key)
+
+    def get(self, table: Table, key: object) -> Row | None:
+        """The row with ``key``, or ``None``; loaded on a cache miss."""
+        if (table.name, key) not in self.cache:
+            self.prefetch([(table, key)])
+        return self.cache[(table.name, key)]
+
+    def put(self, table: Table, row: Row) -> Row:
+        """Insert or replace a row (it must carry every column)."""
+        key = row[table.key]
+        self.cache[(table.name, key)] = row
+        self.dirty.setdefault(table.name, {})[key] = row
+        return row
+
+    def update(self, table: Table, key: object, **changes: object) -> Row | None:
+        """Change some columns of an existing row; a missing row is left missing."""
+        row = self.get(table, key)
+        if row is None:
+            return None
+        row.update(changes)
+        self.dirty.setdefault(table.name, {})[key] = row
+        return row
+
+    def flush(self, tables: Iterable[Table]) -> int:
+        """Write every changed row; return how many rows were written."""
+        written = 0
+        for table in tables:
+            rows = self.dirty.pop(table.name, None)
+            if not rows:
+                continue
+            names = list(table.columns)
+            arrays = [[row.get(name) for row in rows.values()] for name in names]
+            self.cursor.execute(table.upsert(self.schema), arrays)
+            written += len(rows)
+        if len(self.cache) > MAX_CACHED_ROWS:
+            self.cache.clear()
+        return written
