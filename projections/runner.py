@@ -242,8 +242,10 @@ class ProjectionRunner:
         batch_size: int = BATCH_SIZE,
         check_interval_seconds: float = CHECK_INTERVAL_SECONDS,
         on_commit: Callable[[dict[str, int]], None] | None = None,
+        events_channel: str = EVENTS_CHANNEL,
     ) -> None:
         self.ledger = ledger
+        self.events_channel = events_channel
         self.conninfo = conninfo
         self.view_classes = views
         self.views = [view() for view in views]
@@ -275,10 +277,12 @@ class ProjectionRunner:
         while not self._stopping.is_set():
             try:
                 self._session()
-            except Exception as error:  # noqa: BLE001 - the supervisor must survive
+            except Exception as error:
                 self.state.restarts += 1
                 self.state.last_error = f"{type(error).__name__}: {error}"
-                log.warning("projection runner restarting after %s", error)
+                log.warning(
+                    "projection runner restarting after %s", error, exc_info=True
+                )
             finally:
                 self.state.alive = False
                 self.state.owned.clear()
@@ -293,7 +297,7 @@ class ProjectionRunner:
         ):
             create_views(conn, self.view_classes)
             listener.execute(
-                sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL))
+                sql.SQL("LISTEN {}").format(sql.Identifier(self.events_channel))
             )
             self.state.alive = True
             while not self._stopping.is_set():

@@ -128,8 +128,9 @@ class Rows:
             self.prefetch([(table, key)])
         return self.cache[(table.name, key)]
 
-    def put(self, table: Table, row: Row) -> Row:
-        """Insert or replace a row (it must carry every column)."""
+    def put(self, table: Table, values: Row) -> Row:
+        """Insert or replace a row; columns not given are NULL."""
+        row = {name: values.get(name) for name in table.columns}
         key = row[table.key]
         self.cache[(table.name, key)] = row
         self.dirty.setdefault(table.name, {})[key] = row

@@ -82,3 +82,43 @@ def an_invoice(
         reference_month=f"{today.month:02d}",
         reference_year=str(today.year),
     ).aggregate
+
+
+def some_activity(ledger: Ledger, invoices: int, seed: int = 1) -> None:
+    """A tenant's busy day: clients, contracts, invoices and every kind of outcome."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from domain.invoices import Charge  # noqa: PLC0415
+
+    rng = random.Random(seed)
+    reseller_id = a_reseller(ledger).reseller.id
+    clients = [a_billable_client(ledger, reseller_id) for _ in range(3)]
+    for number in range(invoices):
+        client = rng.choice(clients)
+        invoice = an_invoice(ledger, reseller_id, client.id, 1000 + number)
+        outcome = rng.random()
+        if outcome < 0.1:
+            ledger.record_registration_failure(invoice.id, "recusada")
+            continue
+        charge = Charge(f"ch{number}", "001", f"{number:011d}", "0" * 44, "0" * 47, "x")
+        ledger.record_registration(invoice.id, charge)
+        paid_at = datetime(2026, 11, 20, tzinfo=UTC)
+        if outcome < 0.3:
+            ledger.cancel_invoice(reseller_id, invoice.id, "desistiu")
+        if outcome < 0.8:
+            ledger.record_payment(
+                provider="sandbox",
+                provider_event_id=f"evt-{reseller_id}-{number}",
+                invoice_id=invoice.id,
+                amount_cents=1000 + number,
+                paid_at=paid_at,
+                method="boleto",
+            )
+        if 0.7 < outcome < 0.8:
+            ledger.record_refund(
+                provider="sandbox",
+                provider_event_id=f"evt-refund-{reseller_id}-{number}",
+                invoice_id=invoice.id,
+                amount_cents=None,
+                refunded_at=paid_at,
+            )

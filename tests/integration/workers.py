@@ -1,0 +1,64 @@
+"""``ledger`` CLI processes against a test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+LEDGER = str(Path(sys.executable).with_name("ledger"))
+
+
+def ledger_env(database_url: str, app_name: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    return env | {"DATABASE_URL": database_url, "PGAPPNAME": app_name}
+
+
+def start_worker(
+    database_url: str, app_name: str, log: Path
+) -> subprocess.Popen[bytes]:
+    """``ledger project`` in the background; its connections carry ``app_name``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(  # noqa: S603 - our own console script
+            [LEDGER, "project"],
+            env=ledger_env(database_url, app_name),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own console script
+        [LEDGER, *args],
+        env=ledger_env(database_url, "ledger-cli") | {"COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def lock_owners(database_url: str) -> dict[int, str]:
+    """Which application holds each view's advisory lock (by lock object id)."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT l.objid::bigint, a.application_name FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s",
+            (0x1ED6E7,),
+        ).fetchall()
+    return {int(objid): str(name) for objid, name in rows}
