@@ -17,7 +17,6 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TaskID,
     TimeRemainingColumn,
 )
 from rich.table import Table
@@ -120,15 +119,16 @@ def _progress() -> Progress:
 
 
 def _rebuild(url: str, reader: EventReader, views: Sequence[type[View]]) -> int:
+    names = ", ".join(view.name for view in views)
     with _progress() as progress:
-        for view in views:
-            task = progress.add_task(f"rebuild {view.name}", total=reader.head() or 1)
+        task = progress.add_task(f"rebuild {names}", total=reader.head() or 1)
 
-            def advance(done: int, head: int, task: TaskID = task) -> None:
-                progress.update(task, completed=done, total=head)
+        def advance(done: int, head: int) -> None:
+            progress.update(task, completed=done, total=head)
 
-            position = maintenance.rebuild(url, reader, view, advance)
-            progress.update(task, completed=position, total=max(position, 1))
+        position = maintenance.rebuild(url, reader, views, advance)
+        progress.update(task, completed=position, total=max(position, 1))
+    console.print(f"rebuilt {names} up to position {position}")
     return 0
 
 

@@ -27,10 +27,10 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
 
 from application.passwords import Passwords
-from application.transcodings import DateAsISO
+from application.transcodings import DateAsISO, FastJSONTranscoder, FastUUIDAsHex
 from domain.base import LedgerAggregate
 from domain.clients import Client, ContactDetails, client_id_for
 from domain.contracts import Contract, ContractStatus, contract_id_for
@@ -152,9 +152,16 @@ class Ledger(Application[UUID]):
         self.new_id = new_id
         self.passwords = passwords or Passwords()
 
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON format with a faster decoder and ``date`` added."""
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         """Add ``date`` to the library's default transcodings."""
         super().register_transcodings(transcoder)
+        transcoder.register(FastUUIDAsHex())
         transcoder.register(DateAsISO())
 
     def today(self) -> date:

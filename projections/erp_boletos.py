@@ -18,7 +18,7 @@ from domain.resellers import MAIN_BANK_ACCOUNT_NAME, Reseller, main_bank_account
 from projections.common import CLIENT_NAMES, KeepsClientNames
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
-from projections.view import View, fold, like_pattern, on
+from projections.view import View, by_originator, fold, like_pattern, on
 
 ACCOUNTS = Table(
     "accounts",
@@ -48,7 +48,12 @@ BOLETOS = Table(
         "status": "text",
         "paid_at": "timestamptz",
     },
-    indexes=(("reseller_id", "invoice_code DESC"), ("reseller_id", "status")),
+    key="invoice_id",
+    indexes=(
+        ("reseller_id", "invoice_code DESC"),
+        ("reseller_id", "status"),
+        ("reseller_id", "id"),
+    ),
 )
 
 
@@ -57,11 +62,7 @@ def boleto_id(invoice_id: UUID) -> UUID:
     return derived_id("erp-boleto", invoice_id)
 
 
-def _of_invoice(event: Invoice.Event) -> object:
-    return boleto_id(event.originator_id)
-
-
-_LOAD = [(BOLETOS, _of_invoice)]
+_LOAD = [(BOLETOS, by_originator)]
 _SELECT = (
     "SELECT b.*, n.name AS customer_name FROM {0}.boletos b "
     "JOIN {0}.client_names n ON n.id = b.customer_id "
@@ -110,7 +111,7 @@ class ErpBoletos(KeepsClientNames, View):
     ) -> None:
         rows.update(
             BOLETOS,
-            boleto_id(event.originator_id),
+            event.originator_id,
             status="registered",
             our_number=event.our_number,
             digitable_line=event.digitable_line,
@@ -118,9 +119,9 @@ class ErpBoletos(KeepsClientNames, View):
         )
 
     def _set_status(self, rows: Rows, invoice_id: UUID, **changes: object) -> None:
-        boleto = rows.get(BOLETOS, boleto_id(invoice_id))
+        boleto = rows.get(BOLETOS, invoice_id)
         if boleto is not None and boleto["status"] is not None:
-            rows.update(BOLETOS, boleto["id"], **changes)
+            rows.update(BOLETOS, invoice_id, **changes)
 
     @on(Invoice.BecameOverdue, load=_LOAD)
     def _overdue(

@@ -20,7 +20,7 @@ from domain.invoices import Invoice
 from projections.common import CLIENT_NAMES, KeepsClientNames, sao_paulo_date
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
-from projections.view import View, fold, like_pattern, on
+from projections.view import View, by_originator, fold, like_pattern, on
 
 RECEIVABLES = Table(
     "receivables",
@@ -39,6 +39,7 @@ RECEIVABLES = Table(
         "closed_on": "date",
         "situation": "text",
     },
+    key="invoice_id",
     indexes=(
         ("reseller_id", "due_date", "invoice_code"),
         ("reseller_id", "situation", "due_date"),
@@ -52,11 +53,7 @@ def receivable_id(invoice_id: UUID) -> UUID:
     return derived_id("erp-receivable", invoice_id)
 
 
-def _of_invoice(event: Invoice.Event) -> object:
-    return receivable_id(event.originator_id)
-
-
-_LOAD = [(RECEIVABLES, _of_invoice)]
+_LOAD = [(RECEIVABLES, by_originator)]
 AGING_BUCKETS = (
     ("current", "d <= 0"),
     ("days_1_30", "d BETWEEN 1 AND 30"),
@@ -101,11 +98,11 @@ class ErpReceivables(KeepsClientNames, View):
 
     @on(Invoice.Paid, load=_LOAD)
     def _paid(self, rows: Rows, event: Invoice.Paid, _position: int) -> None:
-        item = rows.get(RECEIVABLES, receivable_id(event.originator_id))
+        item = rows.get(RECEIVABLES, event.originator_id)
         if item is not None:
             rows.update(
                 RECEIVABLES,
-                item["id"],
+                event.originator_id,
                 situation="settled",
                 amount_paid_cents=event.amount_cents,
                 settled_at=event.paid_at,
@@ -114,20 +111,18 @@ class ErpReceivables(KeepsClientNames, View):
 
     @on(Invoice.Cancelled, load=_LOAD)
     def _cancelled(self, rows: Rows, event: Invoice.Cancelled, _position: int) -> None:
-        item = rows.get(RECEIVABLES, receivable_id(event.originator_id))
+        item = rows.get(RECEIVABLES, event.originator_id)
         if item is not None:
             rows.update(
                 RECEIVABLES,
-                item["id"],
+                event.originator_id,
                 situation="cancelled",
                 closed_on=item["closed_on"] or sao_paulo_date(event.cancelled_at),
             )
 
     @on(Invoice.Refunded, load=_LOAD)
     def _refunded(self, rows: Rows, event: Invoice.Refunded, _position: int) -> None:
-        rows.update(
-            RECEIVABLES, receivable_id(event.originator_id), situation="refunded"
-        )
+        rows.update(RECEIVABLES, event.originator_id, situation="refunded")
 
     def _filters(  # noqa: PLR0913 - one argument per documented filter
         self,

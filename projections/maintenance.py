@@ -26,7 +26,7 @@ from projections.runner import (
 )
 from projections.view import View
 
-REBUILD_BATCH_SIZE = 2000
+REBUILD_BATCH_SIZE = 5000
 MAX_REPORTED_DIFFERENCES = 20
 Progress = Callable[[int, int], None]
 """Called with (position reached, head of the log)."""
@@ -76,20 +76,15 @@ def _replay(  # noqa: PLR0913 - the parts of one replay
     *,
     conn: psycopg.Connection[Any],
     reader: EventReader,
-    target: Target,
+    targets: Sequence[Target],
     after: int,
     until: int | None,
     progress: Progress | None,
 ) -> int:
-    """Apply events after ``after`` (up to ``until``) to ``target``; return position."""
+    """Apply the events after ``after`` (up to ``until``); return the position."""
     head = until if until is not None else reader.head()
-    while until is None or after < until:
-        batch = reader.read(after, REBUILD_BATCH_SIZE)
-        if until is not None:
-            batch = [(p, e) for p, e in batch if p <= until]
-        if not batch:
-            break
-        apply_batch(conn, [target], batch)
+    for batch in reader.stream(after, until, REBUILD_BATCH_SIZE):
+        apply_batch(conn, targets, batch)
         after = batch[-1][0]
         if progress is not None:
             progress(after, max(head, after))
@@ -99,55 +94,58 @@ def _replay(  # noqa: PLR0913 - the parts of one replay
 def rebuild(
     conninfo: str,
     reader: EventReader,
-    view_class: type[View],
+    view_classes: Sequence[type[View]],
     progress: Progress | None = None,
 ) -> int:
-    """Rebuild one view from position zero and swap it in; return its position."""
-    live = view_class.live_schema()
-    scratch = f"{live}__rebuild"
-    view = view_class()
+    """Rebuild views from position zero in one pass and swap them in together.
+
+    Each view is replayed into ``<schema>__rebuild`` while the live tables keep
+    answering queries. The swap locks the live tracking tables (the live runner
+    waits), applies what was recorded meanwhile, renames the schemas and commits;
+    the runner then resumes from the rebuilt positions.
+    """
+    targets = [
+        Target(view(), f"{view.live_schema()}__rebuild", fresh=True)
+        for view in view_classes
+    ]
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        _drop_schema(conn, scratch)
-        with conn.transaction(), conn.cursor() as cursor:
-            view_class.create(cursor, scratch)
-        target = Target(view, scratch, cache={})
+        for target in targets:
+            _drop_schema(conn, target.schema)
+            with conn.transaction(), conn.cursor() as cursor:
+                type(target.view).create(cursor, target.schema)
         position = _replay(
             conn=conn,
             reader=reader,
-            target=target,
+            targets=targets,
             after=0,
             until=None,
             progress=progress,
         )
         with conn.transaction():
-            view_class.create(conn.cursor(), live)
-            conn.execute(
-                sql.SQL("LOCK TABLE {}.tracking IN ACCESS EXCLUSIVE MODE").format(
-                    sql.Identifier(live)
-                )
-            )
-            # Events recorded during the replay; the swap below waits for nothing.
-            batch = reader.read(position, 1_000_000)
-            if batch:
-                _apply_in_transaction(conn, target, batch)
-                position = batch[-1][0]
-            old = f"{live}__old"
-            _drop_schema(conn, old)
-            for source, name in ((live, old), (scratch, live)):
+            for target in targets:
+                live = type(target.view).live_schema()
+                type(target.view).create(conn.cursor(), live)
                 conn.execute(
-                    sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
-                        sql.Identifier(source), sql.Identifier(name)
+                    sql.SQL("LOCK TABLE {}.tracking IN ACCESS EXCLUSIVE MODE").format(
+                        sql.Identifier(live)
                     )
                 )
-        _drop_schema(conn, f"{live}__old")
+            # Events recorded during the replay: the writers are not held up.
+            batch = reader.read(position, 1_000_000)
+            apply_batch(conn, targets, batch)
+            position = batch[-1][0] if batch else position
+            for target in targets:
+                live = type(target.view).live_schema()
+                _drop_schema(conn, f"{live}__old")
+                for source, name in ((live, f"{live}__old"), (target.schema, live)):
+                    conn.execute(
+                        sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                            sql.Identifier(source), sql.Identifier(name)
+                        )
+                    )
+        for target in targets:
+            _drop_schema(conn, f"{type(target.view).live_schema()}__old")
     return position
-
-
-def _apply_in_transaction(
-    conn: psycopg.Connection[Any], target: Target, batch: list[tuple[int, Any]]
-) -> None:
-    # apply_batch opens a savepoint when a transaction is already open.
-    apply_batch(conn, [target], batch)
 
 
 @dataclass
@@ -180,12 +178,12 @@ def verify(
         _drop_schema(conn, scratch)
         with conn.transaction(), conn.cursor() as cursor:
             view_class.create(cursor, scratch)
-        target = Target(view_class(), scratch, cache={})
+        target = Target(view_class(), scratch, fresh=True)
         first = read_positions(conn, [view_class])[view_class.name]
         replayed = _replay(
             conn=conn,
             reader=reader,
-            target=target,
+            targets=[target],
             after=0,
             until=first,
             progress=progress,
@@ -204,7 +202,7 @@ def verify(
                         for p, e in reader.read(replayed, 1_000_000)
                         if p <= position
                     ]
-                    _apply_in_transaction(conn, target, batch)
+                    apply_batch(conn, [target], batch)
                 differences = _compare(conn, view_class, live, scratch, position)
         finally:
             _drop_schema(conn, scratch)

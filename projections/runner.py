@@ -18,14 +18,17 @@ The ``ProjectionRunner`` follows the ledger's event log for a set of views:
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from eventsourcing.persistence import IntegrityError
 from psycopg import sql
 
 from application.ledger import Ledger
@@ -36,8 +39,8 @@ from projections.erp_receivables import ErpReceivables
 from projections.panel_clients import PanelClients
 from projections.panel_contracts import PanelContracts
 from projections.panel_invoices import PanelInvoices
-from projections.store import Row, Rows
-from projections.view import View
+from projections.store import Row, Rows, rendered
+from projections.view import APPLICATION_NAME, View
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,46 @@ class EventReader:
         to_event = self.ledger.mapper.to_domain_event
         return [(n.id, to_event(n)) for n in notifications]
 
+    def stream(
+        self, after: int, until: int | None = None, batch_size: int = BATCH_SIZE
+    ) -> Iterator[Batch]:
+        """Batches after ``after`` (up to ``until``), read ahead in a thread.
+
+        While the caller applies one batch (mostly waiting on PostgreSQL), the next
+        one is fetched and decoded, which uses the second core.
+        """
+        ahead: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def produce() -> None:
+            position = after
+            try:
+                while not stop.is_set():
+                    batch = self.read(position, batch_size)
+                    if until is not None:
+                        batch = [(p, e) for p, e in batch if p <= until]
+                    if not batch:
+                        break
+                    ahead.put(batch)
+                    position = batch[-1][0]
+            except BaseException as error:  # noqa: BLE001 - handed to the consumer
+                ahead.put(error)
+            ahead.put(None)
+
+        thread = threading.Thread(target=produce, name="event-reader", daemon=True)
+        thread.start()
+        try:
+            while (item := ahead.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    ahead.get_nowait()
+                thread.join(timeout=0.01)
+
     def head(self) -> int:
         """The position of the last event recorded."""
         return self.ledger.recorder.max_notification_id() or 0
@@ -97,11 +140,17 @@ class EventReader:
 
 @dataclass
 class Target:
-    """A view written in one schema; ``cache`` only for tables nobody else writes."""
+    """A view written in one schema.
+
+    ``fresh`` marks tables created empty for a replay that nothing else writes: the
+    rows and keys written are then remembered across batches (see ``Rows``).
+    """
 
     view: View
     schema: str
-    cache: dict[tuple[str, object], Row | None] | None = None
+    fresh: bool = False
+    cache: dict[tuple[str, object], Row | None] = field(default_factory=dict)
+    written: dict[str, set[object]] = field(default_factory=dict)
 
 
 def apply_batch(
@@ -118,20 +167,77 @@ def apply_batch(
     last = batch[-1][0]
     written = 0
     with conn.transaction(), conn.cursor() as cursor:
-        for target in targets:
-            position = View.read_position(cursor, target.schema, lock=True)
+        positions = _locked_positions(cursor, [t.schema for t in targets])
+        advanced: list[str] = []
+        for target, position in zip(targets, positions, strict=True):
             todo = [(p, e) for p, e in batch if p > position]
             if not todo:
                 continue
-            cache = target.cache if target.cache is not None else {}
-            rows = Rows(target.schema, cursor, cache)
+            advanced.append(target.schema)
+            rows = (
+                Rows(target.schema, cursor, target.cache, target.written)
+                if target.fresh
+                else Rows(target.schema, cursor)
+            )
             rows.prefetch(w for _, e in todo for w in target.view.wanted_rows(e))
             for p, e in todo:
                 target.view.apply(rows, e, p)
             written += rows.flush(target.view.tables)
-            View.record_position(cursor, target.schema, last)
+        _record_positions(cursor, advanced, last)
         cursor.execute("SELECT pg_notify(%s, %s)", (VIEWS_CHANNEL, str(last)))
     return written
+
+
+def _locked_positions(cursor: psycopg.Cursor[Any], schemas: list[str]) -> list[int]:
+    """Every schema's position, read and row-locked in one round trip."""
+    statement = rendered(
+        ("positions", *schemas),
+        lambda: sql.SQL(" UNION ALL ").join(
+            sql.SQL(
+                "(SELECT {0}::int AS n, (SELECT notification_id FROM {1}.tracking "
+                "WHERE application_name = %s FOR UPDATE) AS position)"
+            ).format(sql.Literal(number), sql.Identifier(schema))
+            for number, schema in enumerate(schemas)
+        ),
+    )
+    found = dict(
+        cursor.execute(statement, [APPLICATION_NAME] * len(schemas)).fetchall()
+    )
+    return [int(found.get(number) or 0) for number in range(len(schemas))]
+
+
+def _record_positions(
+    cursor: psycopg.Cursor[Any], schemas: list[str], position: int
+) -> None:
+    """Move every schema's tracking to ``position`` in one statement, or fail."""
+    if not schemas:
+        return
+    statement = rendered(
+        ("record", *schemas), lambda: _record_positions_statement(schemas)
+    )
+    row = cursor.execute(
+        statement, {"app": APPLICATION_NAME, "position": position}
+    ).fetchone()
+    if row is None or row[0] != len(schemas):
+        msg = f"a view is already at or beyond position {position}"
+        raise IntegrityError(msg)
+
+
+def _record_positions_statement(schemas: list[str]) -> sql.Composed:
+    moves = sql.SQL(", ").join(
+        sql.SQL(
+            "m{0} AS (INSERT INTO {1}.tracking AS t VALUES (%(app)s, %(position)s) "
+            "ON CONFLICT (application_name) DO UPDATE "
+            "SET notification_id = EXCLUDED.notification_id "
+            "WHERE t.notification_id < EXCLUDED.notification_id RETURNING 1)"
+        ).format(sql.SQL(str(number)), sql.Identifier(schema))
+        for number, schema in enumerate(schemas)
+    )
+    total = sql.SQL(" + ").join(
+        sql.SQL("(SELECT count(*) FROM m{})").format(sql.SQL(str(number)))
+        for number in range(len(schemas))
+    )
+    return sql.SQL("WITH {} SELECT {}").format(moves, total)
 
 
 def read_positions(
@@ -286,6 +392,7 @@ class ProjectionRunner:
             finally:
                 self.state.alive = False
                 self.state.owned.clear()
+                self.state.positions.clear()
             self._stopping.wait(RESTART_PAUSE_SECONDS)
 
     # -- one session -------------------------------------------------------------------
@@ -328,8 +435,12 @@ class ProjectionRunner:
         ]
         if not targets:
             return
-        positions = read_positions(conn, [type(t.view) for t in targets])
-        after = min(positions.values())
+        known = [self.state.positions.get(t.view.name) for t in targets]
+        if None in known:  # first catch-up of this session for some view
+            positions = read_positions(conn, [type(t.view) for t in targets])
+            self.state.positions.update(positions)
+            known = list(positions.values())
+        after = min(p for p in known if p is not None)
         while not self._stopping.is_set():
             batch = self.reader.read(after, self.batch_size)
             if not batch:

@@ -10,6 +10,7 @@ very same code.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,24 @@ from psycopg.rows import dict_row
 Row = dict[str, Any]
 KeyFunc = Callable[[Any], object]
 
+_RENDERED: dict[tuple[str, ...], bytes] = {}
+
+
+def rendered(key: tuple[str, ...], build: Callable[[], sql.Composable]) -> bytes:
+    """``build()`` rendered once per ``key`` and kept.
+
+    Composing SQL objects costs more than a small batch's round trip, and these
+    statements never change.
+    """
+    text = _RENDERED.get(key)
+    if text is None:
+        text = _RENDERED[key] = build().as_bytes(None)
+    return text
+
+
 MAX_CACHED_ROWS = 200_000
+SMALL_BATCH_ROWS = 20
+"""Up to this many rows a table is written with array parameters; beyond, by COPY."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +75,11 @@ class Table:
             )
         return statements
 
-    def upsert(self, schema: str) -> sql.Composed:
+    def upsert(self, schema: str) -> bytes:
         """One statement writing many rows, given one array per column."""
+        return rendered(("upsert", schema, self.name), lambda: self._upsert(schema))
+
+    def _upsert(self, schema: str) -> sql.Composed:
         names = list(self.columns)
         return sql.SQL(
             "INSERT INTO {schema}.{table} ({columns}) "
@@ -84,10 +105,47 @@ class Table:
             ),
         )
 
-    def select_many(self, schema: str) -> sql.Composed:
+    def stage(self, schema: str) -> tuple[sql.Identifier, list[sql.Composed]]:
+        """A temporary table shaped like this one, emptied at every commit."""
+        stage = sql.Identifier(f"stage_{zlib.crc32(schema.encode()):08x}_{self.name}")
+        create = sql.SQL(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS {} (LIKE {}.{}) ON COMMIT DELETE ROWS"
+        ).format(stage, sql.Identifier(schema), sql.Identifier(self.name))
+        return stage, [create]
+
+    def merge_from(self, schema: str, stage: sql.Identifier) -> bytes:
+        """Upsert every staged row into the table."""
+        return rendered(
+            ("merge", schema, self.name), lambda: self._merge_from(schema, stage)
+        )
+
+    def _merge_from(self, schema: str, stage: sql.Identifier) -> sql.Composed:
+        names = list(self.columns)
+        return sql.SQL(
+            "INSERT INTO {schema}.{table} ({columns}) SELECT {columns} FROM {stage} "
+            "ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        ).format(
+            schema=sql.Identifier(schema),
+            table=sql.Identifier(self.name),
+            columns=sql.SQL(", ").join(map(sql.Identifier, names)),
+            stage=stage,
+            key=sql.Identifier(self.key),
+            updates=sql.SQL(", ").join(
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n))
+                for n in names
+                if n != self.key
+            ),
+        )
+
+    def select_many(self, schema: str) -> bytes:
         """Rows whose key is in an array parameter."""
-        return sql.SQL("SELECT * FROM {}.{} WHERE {} = ANY(%s)").format(
-            sql.Identifier(schema), sql.Identifier(self.name), sql.Identifier(self.key)
+        return rendered(
+            ("select", schema, self.name),
+            lambda: sql.SQL("SELECT * FROM {}.{} WHERE {} = ANY(%s)").format(
+                sql.Identifier(schema),
+                sql.Identifier(self.name),
+                sql.Identifier(self.key),
+            ),
         )
 
 
@@ -101,20 +159,27 @@ class Rows:
     """The rows one batch reads and changes, written back in one go by ``flush``.
 
     ``cache`` may outlive a batch only where nothing else writes the tables (a
-    rebuild into fresh tables); the live runner starts every batch empty.
+    rebuild into fresh tables); the live runner starts every batch empty. For tables
+    that started empty, ``written`` holds the keys already written: a key outside it
+    is known to be absent (no query) and is written with a plain COPY.
     """
 
     schema: str
     cursor: Cursor[Any]
     cache: dict[tuple[str, object], Row | None] = field(default_factory=dict)
+    written: dict[str, set[object]] | None = None
     dirty: dict[str, dict[object, Row]] = field(default_factory=dict)
 
     def prefetch(self, wanted: Iterable[tuple[Table, object]]) -> None:
         """Load, with one query per table, every wanted row not cached yet."""
         missing: dict[str, tuple[Table, set[object]]] = {}
         for table, key in wanted:
-            if (table.name, key) not in self.cache:
-                missing.setdefault(table.name, (table, set()))[1].add(key)
+            if (table.name, key) in self.cache:
+                continue
+            if self.written is not None and key not in self.written.get(table.name, ()):
+                self.cache[(table.name, key)] = None  # a fresh table lacks it
+                continue
+            missing.setdefault(table.name, (table, set()))[1].add(key)
         for table, keys in missing.values():
             with self.cursor.connection.cursor(row_factory=dict_row) as cursor:
                 selected = cursor.execute(table.select_many(self.schema), (list(keys),))
@@ -145,6 +210,34 @@ class Rows:
         self.dirty.setdefault(table.name, {})[key] = row
         return row
 
+    def _copy_merge(self, table: Table, names: list[str], rows: Iterable[Row]) -> None:
+        # COPY formats rows in C (psycopg's binary build): far cheaper than array
+        # parameters for large batches. The staged rows are then merged in one go.
+        stage, create = table.stage(self.schema)
+        for statement in create:
+            self.cursor.execute(statement)
+        self._copy_into(stage, names, rows)
+        self.cursor.execute(table.merge_from(self.schema, stage))
+        self.cursor.execute(sql.SQL("DELETE FROM {}").format(stage))
+
+    def _copy(self, table_name: str, names: list[str], rows: Iterable[Row]) -> None:
+        target = sql.SQL("{}.{}").format(
+            sql.Identifier(self.schema), sql.Identifier(table_name)
+        )
+        self._copy_into(target, names, rows)
+
+    def _copy_into(
+        self, target: sql.Composable, names: list[str], rows: Iterable[Row]
+    ) -> None:
+        columns = sql.SQL(", ").join(map(sql.Identifier, names))
+        statement = rendered(
+            ("copy", target.as_string(None), *names),
+            lambda: sql.SQL("COPY {} ({}) FROM STDIN").format(target, columns),
+        )
+        with self.cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row.get(name) for name in names])
+
     def flush(self, tables: Iterable[Table]) -> int:
         """Write every changed row; return how many rows were written."""
         written = 0
@@ -153,9 +246,21 @@ class Rows:
             if not rows:
                 continue
             names = list(table.columns)
-            arrays = [[row.get(name) for row in rows.values()] for name in names]
-            self.cursor.execute(table.upsert(self.schema), arrays)
             written += len(rows)
+            if self.written is not None:
+                known = self.written.setdefault(table.name, set())
+                new = {key: row for key, row in rows.items() if key not in known}
+                if new:
+                    self._copy(table.name, names, new.values())
+                known.update(new)
+                rows = {key: row for key, row in rows.items() if key not in new}
+            if not rows:
+                continue
+            if len(rows) <= SMALL_BATCH_ROWS:
+                arrays = [[row.get(name) for row in rows.values()] for name in names]
+                self.cursor.execute(table.upsert(self.schema), arrays)
+            else:
+                self._copy_merge(table, names, rows.values())
         if len(self.cache) > MAX_CACHED_ROWS:
             self.cache.clear()
         return written

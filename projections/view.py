@@ -14,14 +14,12 @@ names the rows the handler reads, so that a batch can fetch them all at once.
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
-from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from psycopg import Cursor, sql
 from psycopg.rows import dict_row
@@ -202,17 +200,16 @@ def like_pattern(text: str) -> str:
 
 def event_data(event: object, hidden: frozenset[str] = frozenset()) -> str:
     """An event's own fields as JSON text (ids, dates and times as strings)."""
-    skip = {"originator_id", "originator_version", "timestamp", "originator_topic"}
     data = {
         name: value
         for name, value in vars(event).items()
-        if name not in skip and name not in hidden
+        if name not in _ENVELOPE and name not in hidden
     }
-    return json.dumps(data, default=_json_default, ensure_ascii=False, sort_keys=True)
+    # orjson writes UUIDs, dates and datetimes natively, in C: the audit feed
+    # encodes every event of the log, so this is on the rebuild's hot path.
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def _json_default(value: object) -> str:
-    if isinstance(value, UUID | date | datetime):
-        return str(value) if isinstance(value, UUID) else value.isoformat()
-    msg = f"cannot encode {type(value).__name__}"
-    raise TypeError(msg)
+_ENVELOPE = frozenset(
+    {"originator_id", "originator_version", "timestamp", "originator_topic"}
+)
