@@ -1,20 +1,25 @@
-"""The FastAPI application: operations endpoints for now, the API next."""
+"""The FastAPI application: every route of API.md, problems, logs and metrics."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from pydantic import BaseModel
 
+from api import problems
 from api.bootstrap import Container, build_container
 from api.database import is_reachable
+from api.deps import ContainerDep
+from api.middleware import AccessLog, BodyLimit, Idempotency, Scope
+from api.problems import ProblemError, documented
+from api.routes import accounts, audit, erp, panel
 from api.settings import Settings
-
-PROBLEM_JSON = "application/problem+json"
 
 
 class Health(BaseModel):
@@ -23,27 +28,48 @@ class Health(BaseModel):
     status: str
 
 
-def get_container(request: Request) -> Container:
-    """The process's wired service."""
-    container: Container = request.app.state.container
-    return container
+class LedgerCollector(Collector):
+    """Events recorded and each view's lag, read when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.container: Container | None = None
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        """The gauges, from the container of this process."""
+        container = self.container
+        if container is None:
+            return
+        head = container.ledger.recorder.max_notification_id() or 0
+        yield GaugeMetricFamily(
+            "ledger_events_recorded", "Position of the last event in the log", head
+        )
+        lag = GaugeMetricFamily(
+            "ledger_view_lag_events", "Events the view has not applied", labels=["view"]
+        )
+        for name, position in container.read_models.watcher.positions.items():
+            lag.add_metric([name], max(0, head - position))
+        yield lag
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+COLLECTOR = LedgerCollector()
+REGISTRY.register(COLLECTOR)
 
 
-def unavailable(detail: str) -> JSONResponse:
-    """A 503 problem."""
-    return JSONResponse(
-        status_code=503,
-        media_type=PROBLEM_JSON,
-        content={
-            "type": "about:blank",
-            "title": "Service Unavailable",
-            "status": 503,
-            "detail": detail,
-        },
-    )
+def _caller_scope(app: FastAPI) -> Any:  # noqa: ANN401 - a callable for the middleware
+    def scope_of(scope: Scope) -> str | None:
+        container: Container | None = getattr(app.state, "container", None)
+        authorization = dict(scope.get("headers", [])).get(b"authorization", b"")
+        kind, _, token = authorization.decode("latin-1").partition(" ")
+        if container is None or kind.lower() != "bearer" or not token:
+            return None
+        if scope["path"] == "/v1/resellers":
+            return "admin"
+        try:
+            return f"user:{container.tokens.check(token).user_id}"
+        except ProblemError:
+            return None
+
+    return scope_of
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -52,8 +78,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = build_container(settings or Settings())
+        container.idempotency.create_table()
         container.start()
         app.state.container = container
+        COLLECTOR.container = container
         try:
             yield
         finally:
@@ -65,25 +93,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Event-sourced billing ledger for SaaS resellers in Brazil.",
         lifespan=lifespan,
     )
+    problems.install(app)
+    for router in (accounts.router, panel.router, erp.router, audit.router):
+        app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> Health:
         """The process is up."""
         return Health(status="ok")
 
-    @app.get(
-        "/readyz",
-        tags=["operations"],
-        response_model=Health,
-        responses={503: {"description": "The database is unreachable."}},
-    )
-    def readyz(container: ContainerDep) -> Health | JSONResponse:
+    @app.get("/readyz", tags=["operations"], responses=documented(503))
+    def readyz(container: ContainerDep) -> Health:
         """The database answers and the in-process view runner is running."""
         if not is_reachable(container.database_url):
-            return unavailable("the database is unreachable")
+            raise ProblemError(503, "the database is unreachable")
         runner = container.runner
         if runner is not None and not runner.state.alive:
-            return unavailable("the projection runner is not running")
+            raise ProblemError(503, "the projection runner is not running")
         return Health(status="ready")
 
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
+    def metrics() -> Response:
+        """Prometheus metrics: requests, latencies, events and view lag."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(
+        Idempotency,
+        store=lambda: app.state.container.idempotency,
+        caller_scope=_caller_scope(app),
+    )
+    app.add_middleware(AccessLog)
+    app.add_middleware(BodyLimit)
     return app

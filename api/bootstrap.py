@@ -7,7 +7,9 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
+from api.auth import Tokens, resolve_secret_key
 from api.database import eventsourcing_env
+from api.middleware import IdempotencyStore
 from api.settings import Settings, SettingsError
 from application.ledger import Ledger
 from projections.read_models import ReadModels
@@ -23,6 +25,8 @@ class Container:
     ledger: Ledger
     pool: ConnectionPool[Any]
     read_models: ReadModels
+    tokens: Tokens
+    idempotency: IdempotencyStore
     runner: ProjectionRunner | None = None
     started: bool = field(default=False)
 
@@ -76,4 +80,13 @@ def build_container(
     runner = None
     if in_process:
         runner = ProjectionRunner(ledger, url, on_commit=read_models.watcher.update)
-    return Container(settings, url, ledger, pool, read_models, runner)
+    return Container(
+        settings=settings,
+        database_url=url,
+        ledger=ledger,
+        pool=pool,
+        read_models=read_models,
+        tokens=Tokens(resolve_secret_key(settings)),
+        idempotency=IdempotencyStore(pool),
+        runner=runner,
+    )

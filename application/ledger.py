@@ -27,7 +27,14 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    StoredEvent,
+    Transcoder,
+)
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import sql
 
 from application.passwords import Passwords
 from application.transcodings import DateAsISO, FastJSONTranscoder, FastUUIDAsHex
@@ -630,3 +637,32 @@ class Ledger(Application[UUID]):
     def history(self, aggregate_id: UUID) -> list[Any]:
         """Every event of one aggregate, in version order."""
         return list(self.events.get(aggregate_id))
+
+    def positioned_history(self, aggregate_id: UUID) -> list[tuple[int, Any]]:
+        """Every event of one aggregate with its log position, in version order."""
+        recorder = self.recorder
+        if not isinstance(recorder, PostgresApplicationRecorder):
+            return list(enumerate(self.history(aggregate_id), start=1))
+        statement = sql.SQL(
+            "SELECT notification_id, originator_version, topic, state FROM {}.{} "
+            "WHERE originator_id = %s ORDER BY originator_version"
+        ).format(
+            sql.Identifier(recorder.datastore.schema),
+            sql.Identifier(recorder.events_table_name),
+        )
+        with recorder.datastore.transaction(commit=False) as cursor:
+            rows = cursor.execute(statement, (aggregate_id,)).fetchall()
+        return [
+            (
+                row["notification_id"],
+                self.mapper.to_domain_event(
+                    StoredEvent(
+                        originator_id=aggregate_id,
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                ),
+            )
+            for row in rows
+        ]

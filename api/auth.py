@@ -1,0 +1,139 @@
+"""Login, access tokens and roles.
+
+Access tokens are HS256 JWTs (PyJWT) that carry the user, its role and its tenant,
+and expire. Every route states which roles may call it; anyone else authenticated
+gets 403, anyone unauthenticated 401.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+from uuid import UUID
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.problems import ProblemError
+from api.settings import Settings, SettingsError
+from domain.users import Role
+
+ALGORITHM = "HS256"
+TOKEN_LIFETIME = timedelta(hours=1)
+SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+
+bearer = HTTPBearer(auto_error=False, description="An access token from /v1/auth/token")
+
+
+def resolve_secret_key(settings: Settings) -> str:
+    """``LEDGER_SECRET_KEY``; in development, a random key kept in the data dir."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    if not settings.development:
+        msg = "LEDGER_SECRET_KEY must be set outside development"
+        raise SettingsError(msg)
+    path = Path(settings.data_dir) / SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a user of one tenant, with a role."""
+
+    user_id: UUID
+    reseller_id: UUID
+    role: Role
+
+
+class Tokens:
+    """Issue and check access tokens."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._key = secret_key
+
+    def issue(self, user_id: UUID, reseller_id: UUID, role: Role) -> tuple[str, int]:
+        """A signed token and its lifetime in seconds."""
+        now = datetime.now(UTC)
+        claims = {
+            "sub": str(user_id),
+            "rid": str(reseller_id),
+            "role": role.value,
+            "iat": now,
+            "exp": now + TOKEN_LIFETIME,
+        }
+        token = jwt.encode(claims, self._key, algorithm=ALGORITHM)
+        return token, int(TOKEN_LIFETIME.total_seconds())
+
+    def check(self, token: str) -> Caller:
+        """The caller a valid token names, or a 401 problem."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                options={"require": ["sub", "rid", "role", "exp"]},
+            )
+            return Caller(
+                UUID(claims["sub"]), UUID(claims["rid"]), Role(claims["role"])
+            )
+        except (jwt.PyJWTError, ValueError, KeyError):
+            raise unauthorized("the access token is invalid or expired") from None
+
+
+def unauthorized(detail: str) -> ProblemError:
+    """A 401 problem that names the bearer scheme."""
+    return ProblemError(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def current_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    """The authenticated caller, or 401."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthorized("an access token is required")
+    tokens: Tokens = request.app.state.container.tokens
+    caller = tokens.check(credentials.credentials)
+    request.state.tenant = str(caller.reseller_id)
+    return caller
+
+
+def allow(*roles: Role) -> object:
+    """A dependency that lets only ``roles`` through (403 for the others)."""
+
+    def check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+        if caller.role not in roles:
+            allowed = ", ".join(role.value for role in roles)
+            msg = f"this needs one of the roles: {allowed}"
+            raise ProblemError(403, msg)
+        return caller
+
+    return Depends(check)
+
+
+EVERYONE = (Role.OWNER, Role.OPERATOR, Role.FINANCE, Role.AUDITOR)
+COMMANDERS = (Role.OWNER, Role.OPERATOR)
+HISTORIANS = (Role.OWNER, Role.AUDITOR)
+
+Reader = Annotated[Caller, allow(*EVERYONE)]
+Commander = Annotated[Caller, allow(*COMMANDERS)]
+Owner = Annotated[Caller, allow(Role.OWNER)]
+Historian = Annotated[Caller, allow(*HISTORIANS)]
+
+
+def check_admin_token(settings: Settings, presented: str | None) -> None:
+    """Reseller sign-up: 403 when disabled, 401 without the right admin token."""
+    if settings.admin_token is None:
+        raise ProblemError(403, "reseller sign-up is disabled (LEDGER_ADMIN_TOKEN)")
+    expected = settings.admin_token.get_secret_value().encode()
+    if presented is None or not hmac.compare_digest(presented.encode(), expected):
+        raise unauthorized("the admin token is missing or wrong")

@@ -1,0 +1,224 @@
+"""From aggregates and view rows to the public schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.schemas import (
+    AgingBuckets,
+    AgingItem,
+    BoletoItemPublic,
+    BoletoPublic,
+    ClientPublic,
+    ContractPublic,
+    CustomerPublic,
+    InvoicePublic,
+    PixPublic,
+    ReceivablePublic,
+)
+from domain.clients import Client
+from domain.contracts import Contract, ContractStatus
+from domain.invoices import Invoice, InvoiceStatus
+from domain.money import format_amount
+
+Row = dict[str, Any]
+
+SITUATION_LABELS = {
+    "open": "Aberto",
+    "settled": "Pago/Liquidado",
+    "cancelled": "Cancelado",
+    "refunded": "Estornado",
+}
+BOLETO_LABELS = {
+    "registered": "Registrado",
+    "overdue": "Vencido",
+    "paid": "Pago",
+    "cancelled": "Cancelado",
+}
+AGING_BUCKETS = ("current", "days_1_30", "days_31_60", "days_61_90", "days_over_90")
+
+
+def client(aggregate: Client) -> ClientPublic:
+    """A client as it is now."""
+    return ClientPublic(
+        id=aggregate.id,
+        name=aggregate.name,
+        document=aggregate.document,
+        document_type=aggregate.document_type,
+        email=aggregate.email,
+        phone=aggregate.phone,
+        city=aggregate.city,
+        state=aggregate.state,
+        created_at=aggregate.created_on,
+        updated_at=aggregate.modified_on,
+    )
+
+
+def client_row(row: Row) -> ClientPublic:
+    """A client from the panel view."""
+    return ClientPublic.model_validate(row, from_attributes=False)
+
+
+def contract(aggregate: Contract, client_name: str) -> ContractPublic:
+    """A contract as it is now."""
+    return ContractPublic(
+        id=aggregate.id,
+        client_id=aggregate.client_id,
+        client_name=client_name,
+        status=aggregate.status.value,
+        status_label=aggregate.status.label,
+        created_at=aggregate.created_on,
+        activated_at=aggregate.activated_at,
+        updated_at=aggregate.modified_on,
+    )
+
+
+def contract_row(row: Row) -> ContractPublic:
+    """A contract from the panel view."""
+    return ContractPublic(
+        **{k: row[k] for k in ("id", "client_id", "client_name", "status")},
+        status_label=ContractStatus(row["status"]).label,
+        created_at=row["created_at"],
+        activated_at=row["activated_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def invoice(aggregate: Invoice, client_name: str) -> InvoicePublic:
+    """An invoice as it is now (or as of a version)."""
+    charge = aggregate.charge
+    return InvoicePublic(
+        id=aggregate.id,
+        code=aggregate.code,
+        client_id=aggregate.client_id,
+        client_name=client_name,
+        description=aggregate.description,
+        amount=format_amount(aggregate.amount_cents),
+        amount_paid=format_amount(aggregate.amount_paid_cents),
+        issue_date=aggregate.issue_date,
+        due_date=aggregate.due_date,
+        reference_month=aggregate.reference_month,
+        reference_year=aggregate.reference_year,
+        status=aggregate.status.value,
+        status_label=aggregate.status.label,
+        boleto=None
+        if charge is None
+        else BoletoPublic(
+            bank_code=charge.bank_code,
+            our_number=charge.our_number,
+            barcode=charge.barcode,
+            digitable_line=charge.digitable_line,
+        ),
+        pix=None if charge is None else PixPublic(emv=charge.pix_emv),
+        charge_id=None if charge is None else charge.charge_id,
+        paid_at=aggregate.paid_at,
+        payment_method=None
+        if aggregate.payment_method is None
+        else aggregate.payment_method.value,
+        failure_reason=aggregate.failure_reason,
+        created_at=aggregate.created_on,
+        updated_at=aggregate.modified_on,
+    )
+
+
+def invoice_row(row: Row) -> InvoicePublic:
+    """An invoice from the panel view."""
+    registered = row["barcode"] is not None
+    return InvoicePublic(
+        id=row["id"],
+        code=row["code"],
+        client_id=row["client_id"],
+        client_name=row["client_name"],
+        description=row["description"],
+        amount=format_amount(row["amount_cents"]),
+        amount_paid=format_amount(row["amount_paid_cents"]),
+        issue_date=row["issue_date"],
+        due_date=row["due_date"],
+        reference_month=row["reference_month"],
+        reference_year=row["reference_year"],
+        status=row["status"],
+        status_label=InvoiceStatus(row["status"]).label,
+        boleto=BoletoPublic(
+            bank_code=row["bank_code"],
+            our_number=row["our_number"],
+            barcode=row["barcode"],
+            digitable_line=row["digitable_line"],
+        )
+        if registered
+        else None,
+        pix=PixPublic(emv=row["pix_emv"]) if registered else None,
+        charge_id=row["charge_id"],
+        paid_at=row["paid_at"],
+        payment_method=row["payment_method"],
+        failure_reason=row["failure_reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def customer_row(row: Row) -> CustomerPublic:
+    """An ERP customer."""
+    return CustomerPublic(
+        id=row["id"],
+        name=row["name"],
+        document=row["document"],
+        email=row["email"],
+        origin=row["origin"],
+        open_amount=format_amount(row["open_amount_cents"]),
+        created_at=row["created_at"],
+    )
+
+
+def receivable_row(row: Row) -> ReceivablePublic:
+    """An ERP receivable."""
+    return ReceivablePublic(
+        id=row["id"],
+        invoice_id=row["invoice_id"],
+        invoice_code=row["invoice_code"],
+        customer_id=row["customer_id"],
+        customer_name=row["customer_name"],
+        description=row["description"],
+        amount=format_amount(row["amount_cents"]),
+        amount_paid=format_amount(row["amount_paid_cents"]),
+        issue_date=row["issue_date"],
+        due_date=row["due_date"],
+        settled_at=row["settled_at"],
+        situation=row["situation"],
+        situation_label=SITUATION_LABELS[row["situation"]],
+        overdue=row["overdue"],
+    )
+
+
+def boleto_row(row: Row) -> BoletoItemPublic:
+    """A boleto of bank control."""
+    return BoletoItemPublic(
+        id=row["id"],
+        invoice_id=row["invoice_id"],
+        invoice_code=row["invoice_code"],
+        account_id=row["account_id"],
+        customer_name=row["customer_name"],
+        our_number=row["our_number"],
+        digitable_line=row["digitable_line"],
+        barcode=row["barcode"],
+        amount=format_amount(row["amount_cents"]),
+        due_date=row["due_date"],
+        status=row["status"],
+        status_label=BOLETO_LABELS[row["status"]],
+        paid_at=row["paid_at"],
+    )
+
+
+def aging_item(row: Row) -> AgingItem:
+    """One customer's aging line."""
+    return AgingItem(
+        customer_id=row["customer_id"],
+        customer_name=row["customer_name"],
+        total=format_amount(row["total"]),
+        **{bucket: format_amount(row[bucket]) for bucket in AGING_BUCKETS},
+    )
+
+
+def aging_totals(rows: list[Row]) -> AgingBuckets:
+    """The aging report's totals."""
+    sums = {b: sum(r[b] for r in rows) for b in (*AGING_BUCKETS, "total")}
+    return AgingBuckets(**{b: format_amount(v) for b, v in sums.items()})

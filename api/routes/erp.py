@@ -1,0 +1,168 @@
+"""The ERP: customers, receivables, bank accounts, boletos and the aging report."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from api import presenters
+from api.auth import Reader
+from api.deps import After, Cursor, LedgerDep, Limit, ViewsDep, wait_after
+from api.problems import ProblemError, documented
+from api.schemas import (
+    AgingPublic,
+    BankAccountPublic,
+    BankAccountsPublic,
+    BoletosPublic,
+    CustomersPublic,
+    ReceivablesPublic,
+    ReceivableTotals,
+)
+from domain.money import format_amount
+
+router = APIRouter()
+DateQuery = Annotated[
+    date | None, Query(description="A date as YYYY-MM-DD.", examples=["2026-12-10"])
+]
+Text = Annotated[str | None, Query(max_length=200)]
+
+
+@router.get("/v1/erp/customers", tags=["erp"], responses=documented(401, 422, 503))
+def list_customers(
+    caller: Reader,
+    views: ViewsDep,
+    q: Text = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    after: After = None,
+) -> CustomersPublic:
+    """ERP customers: one per client plus ``Consumidor``, with open amounts."""
+    wait_after(views, after)
+    page = views.customers.query(caller.reseller_id, q=q, limit=limit, cursor=cursor)
+    return CustomersPublic(
+        items=[presenters.customer_row(row) for row in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/v1/erp/receivables", tags=["erp"], responses=documented(401, 422, 503))
+def list_receivables(
+    caller: Reader,
+    views: ViewsDep,
+    ledger: LedgerDep,
+    situation: Literal["open", "settled", "cancelled", "refunded"] | None = None,
+    customer: Text = None,
+    issued_from: DateQuery = None,
+    issued_to: DateQuery = None,
+    due_from: DateQuery = None,
+    due_to: DateQuery = None,
+    overdue: bool | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    after: After = None,
+) -> ReceivablesPublic:
+    """Accounts receivable by due date, with totals over every match."""
+    wait_after(views, after)
+    page = views.receivables.query(
+        caller.reseller_id,
+        ledger.today(),
+        situation=situation,
+        customer=customer,
+        issued_from=issued_from,
+        issued_to=issued_to,
+        due_from=due_from,
+        due_to=due_to,
+        overdue=overdue,
+        limit=limit,
+        cursor=cursor,
+    )
+    totals = page.totals
+    return ReceivablesPublic(
+        items=[presenters.receivable_row(row) for row in page.items],
+        totals=ReceivableTotals(
+            count=totals["count"],
+            amount=format_amount(totals["amount"]),
+            amount_paid=format_amount(totals["amount_paid"]),
+            amount_open=format_amount(totals["amount_open"]),
+        ),
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/v1/erp/bank-accounts", tags=["erp"], responses=documented(401, 503))
+def list_bank_accounts(
+    caller: Reader, views: ViewsDep, after: After = None
+) -> BankAccountsPublic:
+    """The tenant's bank accounts."""
+    wait_after(views, after)
+    rows = views.boletos.accounts(caller.reseller_id)
+    return BankAccountsPublic(
+        items=[
+            BankAccountPublic(id=r["id"], name=r["name"], kind=r["kind"]) for r in rows
+        ]
+    )
+
+
+@router.get("/v1/erp/boletos", tags=["erp"], responses=documented(401, 422, 503))
+def list_boletos(
+    caller: Reader,
+    views: ViewsDep,
+    account_id: UUID | None = None,
+    status: Literal["registered", "overdue", "paid", "cancelled"] | None = None,
+    customer: Text = None,
+    due_from: DateQuery = None,
+    due_to: DateQuery = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    after: After = None,
+) -> BoletosPublic:
+    """Boletos in bank control, newest first."""
+    wait_after(views, after)
+    page = views.boletos.query(
+        caller.reseller_id,
+        account_id=account_id,
+        status=status,
+        customer=customer,
+        due_from=due_from,
+        due_to=due_to,
+        limit=limit,
+        cursor=cursor,
+    )
+    return BoletosPublic(
+        items=[presenters.boleto_row(row) for row in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get(
+    "/v1/erp/boletos/{boleto_id}/print",
+    tags=["erp"],
+    responses=documented(401, 404, 501),
+)
+def print_boleto(boleto_id: UUID, caller: Reader, views: ViewsDep) -> None:
+    """The printable boleto (arrives with the documents issue)."""
+    if views.boletos.get(caller.reseller_id, boleto_id) is None:
+        raise ProblemError(404, f"boleto {boleto_id} not found")
+    raise ProblemError(501, "printable boletos are not implemented yet")
+
+
+@router.get("/v1/erp/reports/aging", tags=["erp"], responses=documented(401, 422, 503))
+def aging_report(
+    caller: Reader,
+    views: ViewsDep,
+    ledger: LedgerDep,
+    as_of: DateQuery = None,
+    after: After = None,
+) -> AgingPublic:
+    """Open receivables by days past due on ``as_of`` (default today)."""
+    wait_after(views, after)
+    day = as_of or ledger.today()
+    rows = views.receivables.aging(caller.reseller_id, day)
+    return AgingPublic(
+        as_of=day,
+        items=[presenters.aging_item(row) for row in rows],
+        totals=presenters.aging_totals(rows),
+    )

@@ -1,0 +1,445 @@
+"""Request and response bodies: one schema family per resource.
+
+Requests forbid unknown fields. Money is read by its decimal text (the app parses
+JSON numbers as ``Decimal``) and becomes integer centavos at once; responses write
+it back as a string with two places.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from domain.errors import InvalidInputError
+from domain.money import parse_amount
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _cents(value: object) -> int:
+    if isinstance(value, float):  # only when a client sent JSON parsed elsewhere
+        value = Decimal(repr(value))
+    try:
+        return parse_amount(value)
+    except InvalidInputError as error:
+        raise ValueError(error.message) from None
+
+
+def _iso_date(value: object) -> date:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or _ISO_DATE.fullmatch(value) is None:
+        msg = "must be a date as YYYY-MM-DD"
+        raise ValueError(msg)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        msg = "is not a calendar date"
+        raise ValueError(msg) from None
+
+
+AmountIn = Annotated[
+    int,
+    BeforeValidator(_cents),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^[0-9]{1,8}(\.[0-9]{1,2})?$"},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 99999999.99},
+            ],
+            "description": "Amount in BRL with at most two decimal places.",
+            "examples": ["150.00"],
+        }
+    ),
+]
+DateIn = Annotated[
+    date,
+    BeforeValidator(_iso_date),
+    WithJsonSchema({"type": "string", "format": "date", "examples": ["2026-12-10"]}),
+]
+Money = Annotated[
+    str,
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2}$", "examples": ["150.00"]}
+    ),
+]
+Text = Annotated[str, Field(max_length=1000)]
+
+
+class Strict(BaseModel):
+    """Base of request bodies: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- resellers, users, login --------------------------------------------------------
+
+
+class ResellerCreate(Strict):
+    """Sign-up of a reseller and its owner login."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    document: Annotated[str, Field(min_length=1, max_length=32)]
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+    password: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class ResellerPublic(BaseModel):
+    """A reseller."""
+
+    id: UUID
+    name: str
+    document: str
+    email: str
+    created_at: datetime
+
+
+class TokenPublic(BaseModel):
+    """An access token."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - OAuth2 token type
+    expires_in: int
+
+
+class UserCreate(Strict):
+    """A new login for the caller's reseller."""
+
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+    password: Annotated[str, Field(min_length=1, max_length=128)]
+    role: Literal["owner", "operator", "finance", "auditor"]
+
+
+class UserPublic(BaseModel):
+    """A user."""
+
+    id: UUID
+    email: str
+    role: str
+    created_at: datetime
+
+
+class ResellerRef(BaseModel):
+    """The tenant a user belongs to."""
+
+    id: UUID
+    name: str
+
+
+class MePublic(BaseModel):
+    """Who the caller is."""
+
+    user_id: UUID
+    email: str
+    role: str
+    reseller: ResellerRef
+
+
+# -- clients and contracts ------------------------------------------------------------
+
+
+class ClientCreate(Strict):
+    """A new client of the reseller."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    document: Annotated[str, Field(min_length=1, max_length=32)]
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+    phone: Annotated[str | None, Field(max_length=32)] = None
+    city: Annotated[str | None, Field(max_length=100)] = None
+    state: Annotated[str | None, Field(max_length=2)] = None
+
+
+class ClientUpdate(Strict):
+    """Contact fields to change; absent fields stay, ``null`` clears optional ones."""
+
+    name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    email: Annotated[str | None, Field(min_length=3, max_length=254)] = None
+    phone: Annotated[str | None, Field(max_length=32)] = None
+    city: Annotated[str | None, Field(max_length=100)] = None
+    state: Annotated[str | None, Field(max_length=2)] = None
+
+
+class ClientPublic(BaseModel):
+    """A client."""
+
+    id: UUID
+    name: str
+    document: str
+    document_type: Literal["cpf", "cnpj"]
+    email: str
+    phone: str | None
+    city: str | None
+    state: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ClientsPublic(BaseModel):
+    """A page of clients."""
+
+    items: list[ClientPublic]
+    next_cursor: str | None
+
+
+class ContractCreate(Strict):
+    """A new contract, in trial."""
+
+    client_id: UUID
+
+
+class ContractPublic(BaseModel):
+    """A contract."""
+
+    id: UUID
+    client_id: UUID
+    client_name: str
+    status: Literal["trial", "active", "suspended", "cancelled"]
+    status_label: str
+    created_at: datetime
+    activated_at: datetime | None
+    updated_at: datetime
+
+
+class ContractsPublic(BaseModel):
+    """A page of contracts."""
+
+    items: list[ContractPublic]
+    next_cursor: str | None
+
+
+# -- invoices ------------------------------------------------------------
+
+
+class InvoiceCreate(Strict):
+    """An invoice to issue."""
+
+    client_id: UUID
+    description: Annotated[str, Field(min_length=1, max_length=500)]
+    amount: AmountIn
+    due_date: DateIn
+    reference_month: Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])$")]
+    reference_year: Annotated[str, Field(pattern=r"^[0-9]{4}$")]
+    issue_date: DateIn | None = None
+
+
+class InvoiceCancel(Strict):
+    """Why the invoice is cancelled."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class BoletoPublic(BaseModel):
+    """The boleto of a registered invoice."""
+
+    bank_code: str
+    our_number: str
+    barcode: str
+    digitable_line: str
+
+
+class PixPublic(BaseModel):
+    """The Pix copy-and-paste code of a registered invoice."""
+
+    emv: str
+
+
+class InvoicePublic(BaseModel):
+    """An invoice."""
+
+    id: UUID
+    code: int
+    client_id: UUID
+    client_name: str
+    description: str
+    amount: Money
+    amount_paid: Money
+    issue_date: date
+    due_date: date
+    reference_month: str
+    reference_year: str
+    status: Literal[
+        "processing",
+        "awaiting_payment",
+        "overdue",
+        "paid",
+        "cancelled",
+        "failed",
+        "refunded",
+    ]
+    status_label: str
+    boleto: BoletoPublic | None
+    pix: PixPublic | None
+    charge_id: str | None
+    paid_at: datetime | None
+    payment_method: Literal["boleto", "pix"] | None
+    failure_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class InvoicesPublic(BaseModel):
+    """A page of invoices."""
+
+    items: list[InvoicePublic]
+    next_cursor: str | None
+
+
+# -- ERP ------------------------------------------------------------
+
+
+class CustomerPublic(BaseModel):
+    """An ERP customer."""
+
+    id: UUID
+    name: str
+    document: str | None
+    email: str | None
+    origin: Literal["reseller", "system"]
+    open_amount: Money
+    created_at: datetime
+
+
+class CustomersPublic(BaseModel):
+    """A page of ERP customers."""
+
+    items: list[CustomerPublic]
+    next_cursor: str | None
+
+
+class ReceivablePublic(BaseModel):
+    """An account receivable (lançamento)."""
+
+    id: UUID
+    invoice_id: UUID
+    invoice_code: int
+    customer_id: UUID
+    customer_name: str
+    description: str
+    amount: Money
+    amount_paid: Money
+    issue_date: date
+    due_date: date
+    settled_at: datetime | None
+    situation: Literal["open", "settled", "cancelled", "refunded"]
+    situation_label: str
+    overdue: bool
+
+
+class ReceivableTotals(BaseModel):
+    """Totals over every matching receivable, not just the page."""
+
+    count: int
+    amount: Money
+    amount_paid: Money
+    amount_open: Money
+
+
+class ReceivablesPublic(BaseModel):
+    """A page of receivables and the totals of all that match."""
+
+    items: list[ReceivablePublic]
+    totals: ReceivableTotals
+    next_cursor: str | None
+
+
+class BankAccountPublic(BaseModel):
+    """A bank account of the ERP."""
+
+    id: UUID
+    name: str
+    kind: Literal["online"]
+
+
+class BankAccountsPublic(BaseModel):
+    """The tenant's bank accounts."""
+
+    items: list[BankAccountPublic]
+
+
+class BoletoItemPublic(BaseModel):
+    """A boleto in bank control."""
+
+    id: UUID
+    invoice_id: UUID
+    invoice_code: int
+    account_id: UUID
+    customer_name: str
+    our_number: str | None
+    digitable_line: str | None
+    barcode: str | None
+    amount: Money
+    due_date: date
+    status: Literal["registered", "overdue", "paid", "cancelled"]
+    status_label: str
+    paid_at: datetime | None
+
+
+class BoletosPublic(BaseModel):
+    """A page of boletos."""
+
+    items: list[BoletoItemPublic]
+    next_cursor: str | None
+
+
+class AgingBuckets(BaseModel):
+    """Open amounts by days past due."""
+
+    current: Money
+    days_1_30: Money
+    days_31_60: Money
+    days_61_90: Money
+    days_over_90: Money
+    total: Money
+
+
+class AgingItem(AgingBuckets):
+    """One customer's line of the aging report."""
+
+    customer_id: UUID
+    customer_name: str
+
+
+class AgingPublic(BaseModel):
+    """The aging report as of a date."""
+
+    as_of: date
+    items: list[AgingItem]
+    totals: AgingBuckets
+
+
+# -- audit ------------------------------------------------------------
+
+
+class HistoryEvent(BaseModel):
+    """One event of an aggregate's history."""
+
+    position: int
+    version: int
+    type: str
+    recorded_at: datetime
+    data: dict[str, Any]
+
+
+class HistoryPublic(BaseModel):
+    """An aggregate's full history, in version order."""
+
+    items: list[HistoryEvent]
+
+
+class AuditEvent(HistoryEvent):
+    """One event of the tenant's log."""
+
+    aggregate_id: UUID
+    aggregate_type: str
+
+
+class AuditPublic(BaseModel):
+    """A page of the tenant's events in log order."""
+
+    items: list[AuditEvent]
+    next_after: int | None
