@@ -46,6 +46,7 @@ def database(settings: Settings) -> Iterator[str]:
         url = embedded.start()
         # Worker processes (uvicorn --workers) read the URL from the environment.
         os.environ["DATABASE_URL"] = url
+        os.environ["LEDGER_EMBEDDED"] = "true"
         yield url
     finally:
         embedded.stop()

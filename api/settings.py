@@ -41,13 +41,15 @@ class Settings(BaseSettings):
     mail_from: str = "faturas@revenda-ledger.localhost"
     pool_size: int = Field(default=5, ge=1, le=100)
     pool_max_overflow: int = Field(default=20, ge=0, le=200)
+    embedded: bool = False
+    """Set by the CLI for its own processes when it runs the embedded database."""
     run_projections: bool = True
     """Run the views' live runner inside ``ledger serve`` (else ``ledger project``)."""
 
     @property
     def development(self) -> bool:
-        """Development mode: no ``DATABASE_URL``, so the embedded database."""
-        return self.database_url is None
+        """Development mode: the embedded database (no ``DATABASE_URL`` given)."""
+        return self.database_url is None or self.embedded
 
     @property
     def own_url(self) -> str:
