@@ -40,8 +40,10 @@ LATENCY = Histogram(
 )
 
 
-async def _send_problem(send: Send, status: int, detail: str) -> None:
-    response = problem(status, detail)
+async def _send_problem(
+    send: Send, status: int, detail: str, errors: list[dict[str, Any]] | None = None
+) -> None:
+    response = problem(status, detail, errors=errors)
     await send(
         {
             "type": "http.response.start",
@@ -203,6 +205,7 @@ class IdempotencyStore:
             )
 
 
+_KEY_ERROR = [{"loc": ["header", "Idempotency-Key"], "msg": "conflicts with its use"}]
 KEPT_HEADERS = {"content-type", "ledger-position", "location"}
 
 
@@ -230,7 +233,9 @@ class Idempotency:
             await self.app(scope, receive, send)
             return
         if not key or len(key) > MAX_KEY_LENGTH:
-            await _send_problem(send, 422, "Idempotency-Key must have 1 to 255 chars")
+            await _send_problem(
+                send, 422, "Idempotency-Key must have 1 to 255 chars", _KEY_ERROR
+            )
             return
         body, more = await _read_body(receive)
         digest = hashlib.sha256(
@@ -278,7 +283,7 @@ class Idempotency:
         request_hash, status, headers, body = stored
         if request_hash != digest:
             detail = "this Idempotency-Key was used with another request"
-            await _send_problem(send, 422, detail)
+            await _send_problem(send, 422, detail, _KEY_ERROR)
             return
         raw = [(name.encode(), value.encode()) for name, value in headers]
         raw.append((b"idempotent-replayed", b"true"))
