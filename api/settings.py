@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
@@ -45,6 +45,23 @@ class Settings(BaseSettings):
     """Set by the CLI for its own processes when it runs the embedded database."""
     run_projections: bool = True
     """Run the views' live runner inside ``ledger serve`` (else ``ledger project``)."""
+
+    @field_validator(
+        "database_url",
+        "public_url",
+        "secret_key",
+        "admin_token",
+        "webhook_secret",
+        "smtp_url",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # An empty variable (as docker compose passes for `${X:-}`) means "unset":
+        # an empty admin token must never enable sign-up with an empty bearer.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @property
     def development(self) -> bool:

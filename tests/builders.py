@@ -14,7 +14,7 @@ from domain.contracts import Contract
 from domain.invoices import Invoice
 
 _random = random.Random(20261128)
-PASSWORD = "s3nha-forte!"  # noqa: S105 - test fixture
+PASSWORD = "s3nha-forte!"
 
 
 def a_cpf() -> str:
