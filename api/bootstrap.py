@@ -13,7 +13,7 @@ from api.middleware import IdempotencyStore
 from api.settings import Settings, SettingsError
 from application.ledger import Ledger
 from projections.read_models import ReadModels
-from projections.runner import ProjectionRunner
+from projections.runner import EventReader, ProjectionRunner
 
 
 @dataclass
@@ -45,6 +45,11 @@ class Container:
             self.read_models.watcher.stop()
         self.pool.close()
         self.ledger.close()
+
+
+def reader_of(ledger: Ledger) -> EventReader:
+    """A reader of the ledger's log for views and processes."""
+    return EventReader(ledger.recorder, ledger.mapper)
 
 
 def build_ledger(settings: Settings, database_url: str) -> Ledger:
@@ -79,7 +84,9 @@ def build_container(
     )
     runner = None
     if in_process:
-        runner = ProjectionRunner(ledger, url, on_commit=read_models.watcher.update)
+        runner = ProjectionRunner(
+            reader_of(ledger), url, on_commit=read_models.watcher.update
+        )
     return Container(
         settings=settings,
         database_url=url,

@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from api.bootstrap import build_ledger
+from api.bootstrap import build_ledger, reader_of
 from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
 from projections import maintenance
@@ -73,7 +73,7 @@ def project(settings: Settings) -> int:
     """Run the views' live runner in the foreground (hot standby if another runs)."""
     with database(settings) as url:
         ledger = build_ledger(settings, url)
-        runner = ProjectionRunner(ledger, url)
+        runner = ProjectionRunner(reader_of(ledger), url)
         stopped = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stopped.set())
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -90,7 +90,7 @@ def projections(settings: Settings, action: str, names: Sequence[str]) -> int:
     views = maintenance.views_named(names)
     with database(settings) as url:
         ledger = build_ledger(settings, url)
-        reader = EventReader(ledger)
+        reader = reader_of(ledger)
         try:
             if action == "status":
                 return _status(url, reader)

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from api.bootstrap import reader_of
 from bench.common import ledger_on, median, percentile, record, scratch_database, show
 from projections.read_models import ReadModels
 from projections.runner import ProjectionRunner
@@ -45,7 +46,7 @@ def command_to_views(url: str, samples: int) -> list[float]:
     ledger = ledger_on(url)
     pool: ConnectionPool[Any] = ConnectionPool(url, min_size=1, max_size=4, open=True)
     models = ReadModels.build(pool, url)
-    runner = ProjectionRunner(ledger, url, on_commit=models.watcher.update)
+    runner = ProjectionRunner(reader_of(ledger), url, on_commit=models.watcher.update)
     models.watcher.start()
     runner.start()
     latencies: list[float] = []

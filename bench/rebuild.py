@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from api.bootstrap import reader_of
 from bench.common import (
     generate_history,
     ledger_on,
@@ -14,7 +15,7 @@ from bench.common import (
     show,
 )
 from projections import maintenance
-from projections.runner import VIEWS, EventReader
+from projections.runner import VIEWS
 
 
 def run(events: int) -> dict[str, float | str]:
@@ -26,7 +27,7 @@ def run(events: int) -> dict[str, float | str]:
             raw_rates = [raw_read_rate(url) for _ in range(2)]
             raw = max(raw_rates)
             started = time.perf_counter()
-            maintenance.rebuild(url, EventReader(ledger), VIEWS)
+            maintenance.rebuild(url, reader_of(ledger), VIEWS)
             seconds = time.perf_counter() - started
         finally:
             ledger.close()

@@ -26,12 +26,12 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper
 from psycopg import sql
 
-from application.ledger import Ledger
 from projections.audit import AuditFeed
 from projections.erp_boletos import ErpBoletos
 from projections.erp_customers import ErpCustomers
@@ -80,17 +80,22 @@ def create_views(conn: psycopg.Connection[Any], views: Iterable[type[View]]) -> 
 
 
 class EventReader:
-    """Decoded events of the ledger's log, by position."""
+    """Decoded events of the ledger's log, by position.
 
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
+    Built from the application's recorder and mapper (the composition root passes
+    them), so that views depend on the log, not on the application's commands.
+    """
+
+    def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[UUID]) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
 
     def read(self, after: int, limit: int = BATCH_SIZE) -> Batch:
         """Up to ``limit`` events after position ``after``, in order."""
-        notifications = self.ledger.recorder.select_notifications(
+        notifications = self.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )
-        to_event = self.ledger.mapper.to_domain_event
+        to_event = self.mapper.to_domain_event
         return [(n.id, to_event(n)) for n in notifications]
 
     def stream(
@@ -135,7 +140,7 @@ class EventReader:
 
     def head(self) -> int:
         """The position of the last event recorded."""
-        return self.ledger.recorder.max_notification_id() or 0
+        return self.recorder.max_notification_id() or 0
 
 
 @dataclass
@@ -336,39 +341,35 @@ class RunnerState:
     positions: dict[str, int] = field(default_factory=dict)
 
 
-class ProjectionRunner:
-    """Supervised live follower of the log for a set of views."""
+class Follower:
+    """Supervised LISTEN/NOTIFY follower of the log (the base of every runner).
 
-    def __init__(  # noqa: PLR0913 - knobs with sensible defaults
+    Subclasses say what to lock (``acquire``), what to create (``prepare``) and
+    what to do with new events (``catch_up``); this class keeps the session alive.
+    """
+
+    label = "follower"
+
+    def __init__(
         self,
-        ledger: Ledger,
+        reader: EventReader,
         conninfo: str,
-        views: Sequence[type[View]] = VIEWS,
         *,
-        batch_size: int = BATCH_SIZE,
         check_interval_seconds: float = CHECK_INTERVAL_SECONDS,
-        on_commit: Callable[[dict[str, int]], None] | None = None,
         events_channel: str = EVENTS_CHANNEL,
     ) -> None:
-        self.ledger = ledger
-        self.events_channel = events_channel
+        self.reader = reader
         self.conninfo = conninfo
-        self.view_classes = views
-        self.views = [view() for view in views]
-        self.batch_size = batch_size
         self.check_interval_seconds = check_interval_seconds
-        self.on_commit = on_commit
-        self.reader = EventReader(ledger)
+        self.events_channel = events_channel
         self.state = RunnerState()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------------------
-
     def start(self) -> None:
         """Run in a background thread."""
         self._thread = threading.Thread(
-            target=self.run_forever, name="projection-runner", daemon=True
+            target=self.run_forever, name=self.label, daemon=True
         )
         self._thread.start()
 
@@ -378,6 +379,11 @@ class ProjectionRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    @property
+    def stopping(self) -> bool:
+        """Whether ``stop`` was called."""
+        return self._stopping.is_set()
+
     def run_forever(self) -> None:
         """Supervise sessions until stopped: any failure starts a new session."""
         while not self._stopping.is_set():
@@ -386,48 +392,91 @@ class ProjectionRunner:
             except Exception as error:
                 self.state.restarts += 1
                 self.state.last_error = f"{type(error).__name__}: {error}"
-                log.warning(
-                    "projection runner restarting after %s", error, exc_info=True
-                )
+                log.warning("%s restarting after %s", self.label, error, exc_info=True)
             finally:
                 self.state.alive = False
                 self.state.owned.clear()
                 self.state.positions.clear()
             self._stopping.wait(RESTART_PAUSE_SECONDS)
 
-    # -- one session -------------------------------------------------------------------
-
     def _session(self) -> None:
         with (
             psycopg.connect(self.conninfo, autocommit=True) as conn,
             psycopg.connect(self.conninfo, autocommit=True) as listener,
         ):
-            create_views(conn, self.view_classes)
+            self.prepare(conn)
             listener.execute(
                 sql.SQL("LISTEN {}").format(sql.Identifier(self.events_channel))
             )
             self.state.alive = True
             while not self._stopping.is_set():
-                self._acquire_locks(conn)
-                self._catch_up(conn)
+                self.acquire(conn)
+                self.catch_up(conn)
                 for _ in listener.notifies(
                     timeout=self.check_interval_seconds, stop_after=1
                 ):
                     pass
                 listener.execute("SELECT 1")  # notice a dead listener promptly
 
-    def _acquire_locks(self, conn: psycopg.Connection[Any]) -> None:
-        for view in self.view_classes:
-            if view.name in self.state.owned:
-                continue
-            row = conn.execute(
-                "SELECT pg_try_advisory_lock(%s, %s)", view_lock_key(view)
-            ).fetchone()
-            if row is not None and row[0]:
-                self.state.owned.add(view.name)
-                log.info("projection runner now owns %s", view.name)
+    def try_lock(self, conn: psycopg.Connection[Any], name: str, key: int) -> None:
+        """Own ``name`` if its advisory lock is free (session-long)."""
+        if name in self.state.owned:
+            return
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, key)
+        ).fetchone()
+        if row is not None and row[0]:
+            self.state.owned.add(name)
+            log.info("%s now owns %s", self.label, name)
 
-    def _catch_up(self, conn: psycopg.Connection[Any]) -> None:
+    def prepare(self, conn: psycopg.Connection[Any]) -> None:
+        """Create what the follower needs; called at the start of each session."""
+
+    def acquire(self, conn: psycopg.Connection[Any]) -> None:
+        """Take the locks of what this follower may write."""
+
+    def catch_up(self, conn: psycopg.Connection[Any]) -> None:
+        """Handle every event recorded since the last call."""
+
+
+class ProjectionRunner(Follower):
+    """The live follower of a set of views."""
+
+    label = "projection-runner"
+
+    def __init__(  # noqa: PLR0913 - knobs with sensible defaults
+        self,
+        reader: EventReader,
+        conninfo: str,
+        views: Sequence[type[View]] = VIEWS,
+        *,
+        batch_size: int = BATCH_SIZE,
+        check_interval_seconds: float = CHECK_INTERVAL_SECONDS,
+        on_commit: Callable[[dict[str, int]], None] | None = None,
+        events_channel: str = EVENTS_CHANNEL,
+    ) -> None:
+        super().__init__(
+            reader,
+            conninfo,
+            check_interval_seconds=check_interval_seconds,
+            events_channel=events_channel,
+        )
+        self.view_classes = views
+        self.views = [view() for view in views]
+        self.batch_size = batch_size
+        self.on_commit = on_commit
+
+    def prepare(self, conn: psycopg.Connection[Any]) -> None:
+        """Create every view's schema and tables."""
+        create_views(conn, self.view_classes)
+
+    def acquire(self, conn: psycopg.Connection[Any]) -> None:
+        """Own every view whose lock is free; the others stay on standby."""
+        for view in self.view_classes:
+            self.try_lock(conn, view.name, view_lock_key(view)[1])
+
+    def catch_up(self, conn: psycopg.Connection[Any]) -> None:
+        """Apply new events to the owned views, in batches."""
         targets = [
             Target(view, view.live_schema())
             for view in self.views
@@ -441,7 +490,7 @@ class ProjectionRunner:
             self.state.positions.update(positions)
             known = list(positions.values())
         after = min(p for p in known if p is not None)
-        while not self._stopping.is_set():
+        while not self.stopping:
             batch = self.reader.read(after, self.batch_size)
             if not batch:
                 break

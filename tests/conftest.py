@@ -17,6 +17,7 @@ from uuid import uuid4
 import pytest
 from psycopg_pool import ConnectionPool
 
+from api.bootstrap import reader_of
 from api.database import (
     EmbeddedPostgres,
     create_database,
@@ -69,7 +70,9 @@ def read_models(ledger: Ledger, database_url: str) -> Iterator[ReadModels]:
         database_url, min_size=1, max_size=8, open=True
     )
     models = ReadModels.build(pool, database_url)
-    runner = ProjectionRunner(ledger, database_url, on_commit=models.watcher.update)
+    runner = ProjectionRunner(
+        reader_of(ledger), database_url, on_commit=models.watcher.update
+    )
     models.watcher.start()
     runner.start()
     try:

@@ -14,6 +14,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
+from api.bootstrap import reader_of
 from application.ledger import Ledger
 from domain.clients import Client, ContactDetails
 from domain.documents import Document
@@ -57,7 +58,9 @@ def runner_models(fresh_ledger: Ledger, fresh_database: str) -> Any:
         fresh_database, min_size=1, max_size=4, open=True
     )
     models = ReadModels.build(pool, fresh_database)
-    runner = ProjectionRunner(fresh_ledger, conninfo, on_commit=models.watcher.update)
+    runner = ProjectionRunner(
+        reader_of(fresh_ledger), conninfo, on_commit=models.watcher.update
+    )
     models.watcher.start()
     runner.start()
     yield runner, models
@@ -141,7 +144,7 @@ def test_a_lost_notification_is_made_up_for_by_the_periodic_check(
     )
     models = ReadModels.build(pool, fresh_database)
     deaf = ProjectionRunner(
-        fresh_ledger,
+        reader_of(fresh_ledger),
         fresh_database,
         on_commit=models.watcher.update,
         events_channel="a_channel_nobody_notifies",
