@@ -18,7 +18,7 @@ from api.database import is_reachable
 from api.deps import ContainerDep
 from api.middleware import AccessLog, BodyLimit, Idempotency, Scope
 from api.problems import ProblemError, documented
-from api.routes import accounts, audit, erp, panel
+from api.routes import accounts, audit, erp, panel, partner
 from api.settings import Settings
 
 
@@ -78,7 +78,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = build_container(settings or Settings())
-        container.idempotency.create_table()
         container.start()
         app.state.container = container
         COLLECTOR.container = container
@@ -94,7 +93,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in (accounts.router, panel.router, erp.router, audit.router):
+    for router in (
+        accounts.router,
+        panel.router,
+        erp.router,
+        audit.router,
+        partner.router,
+    ):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])

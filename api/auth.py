@@ -32,12 +32,22 @@ bearer = HTTPBearer(auto_error=False, description="An access token from /v1/auth
 
 def resolve_secret_key(settings: Settings) -> str:
     """``LEDGER_SECRET_KEY``; in development, a random key kept in the data dir."""
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value()
+    return _secret(settings, "secret_key", SECRET_FILE)
+
+
+def resolve_webhook_secret(settings: Settings) -> str:
+    """``LEDGER_WEBHOOK_SECRET``; in development, kept in the data dir like the key."""
+    return _secret(settings, "webhook_secret", "webhook_secret")
+
+
+def _secret(settings: Settings, name: str, file_name: str) -> str:
+    value = getattr(settings, name)
+    if value is not None:
+        return str(value.get_secret_value())
     if not settings.development:
-        msg = "LEDGER_SECRET_KEY must be set outside development"
+        msg = f"LEDGER_{name.upper()} must be set outside development"
         raise SettingsError(msg)
-    path = Path(settings.data_dir) / SECRET_FILE
+    path = Path(settings.data_dir) / file_name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(48))

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from psycopg_pool import ConnectionPool
 
-from api.auth import Tokens, resolve_secret_key
+from api.auth import Tokens, resolve_secret_key, resolve_webhook_secret
 from api.database import eventsourcing_env
 from api.middleware import IdempotencyStore
 from api.settings import Settings, SettingsError
+from api.webhook_log import WebhookLog
 from application.ledger import Ledger
+from application.processes import ChargeRegistration, Periodic, overdue_sweep
+from application.sandbox import SandboxGateway, WebhookDelivery
 from projections.read_models import ReadModels
-from projections.runner import EventReader, ProjectionRunner
+from projections.runner import EventReader, ProcessFollower, ProjectionRunner
+
+
+class Worker(Protocol):
+    """Something that runs in the background of a process."""
+
+    def start(self) -> None:
+        """Start it."""
+
+    def stop(self) -> None:
+        """Stop it."""
 
 
 @dataclass
@@ -27,21 +40,33 @@ class Container:
     read_models: ReadModels
     tokens: Tokens
     idempotency: IdempotencyStore
+    gateway: SandboxGateway
+    webhook_secret: str
+    webhook_log: WebhookLog
+    delivery: WebhookDelivery
     runner: ProjectionRunner | None = None
-    started: bool = field(default=False)
+    workers: list[Worker] = field(default_factory=list)
+    started: bool = False
 
     def start(self) -> None:
-        """Start listening for view positions and, if configured, the runner."""
+        """Create tables, then start the watcher and the background workers."""
+        self.idempotency.create_table()
+        self.webhook_log.create_table()
+        self.gateway.create_tables()
         self.read_models.watcher.start()
-        if self.runner is not None:
-            self.runner.start()
+        for worker in self.workers:
+            worker.start()
         self.started = True
+
+    def wake_delivery(self) -> None:
+        """A webhook was queued: deliver it now rather than at the next poll."""
+        self.delivery.wake()
 
     def close(self) -> None:
         """Stop background work and release connections."""
-        if self.runner is not None:
-            self.runner.stop()
         if self.started:
+            for worker in reversed(self.workers):
+                worker.stop()
             self.read_models.watcher.stop()
         self.pool.close()
         self.ledger.close()
@@ -79,15 +104,15 @@ def build_container(
         name="views",
     )
     read_models = ReadModels.build(pool, url)
-    in_process = (
-        settings.run_projections if run_projections is None else run_projections
+    gateway = SandboxGateway(pool)
+    webhook_secret = resolve_webhook_secret(settings)
+    delivery = WebhookDelivery(
+        pool,
+        f"{settings.own_url.rstrip('/')}/v1/webhooks/{gateway.name}",
+        webhook_secret,
+        base_backoff_seconds=settings.outbox_backoff_seconds,
     )
-    runner = None
-    if in_process:
-        runner = ProjectionRunner(
-            reader_of(ledger), url, on_commit=read_models.watcher.update
-        )
-    return Container(
+    container = Container(
         settings=settings,
         database_url=url,
         ledger=ledger,
@@ -95,5 +120,40 @@ def build_container(
         read_models=read_models,
         tokens=Tokens(resolve_secret_key(settings)),
         idempotency=IdempotencyStore(pool),
-        runner=runner,
+        gateway=gateway,
+        webhook_secret=webhook_secret,
+        webhook_log=WebhookLog(pool),
+        delivery=delivery,
     )
+    in_process = (
+        settings.run_projections if run_projections is None else run_projections
+    )
+    if in_process:
+        container.runner = ProjectionRunner(
+            reader_of(ledger), url, on_commit=read_models.watcher.update
+        )
+        container.workers += background_workers(container)
+    return container
+
+
+def background_workers(container: Container) -> list[Worker]:
+    """The views' runner, the processes, the overdue sweep and webhook delivery."""
+    ledger, url = container.ledger, container.database_url
+    views = container.read_models
+    workers: list[Worker] = []
+    if container.runner is not None:
+        workers.append(container.runner)
+    workers.append(
+        ProcessFollower(
+            reader_of(ledger), url, ChargeRegistration(ledger, container.gateway)
+        )
+    )
+    workers.append(
+        Periodic(
+            "overdue-sweep",
+            container.settings.overdue_sweep_seconds,
+            lambda: overdue_sweep(ledger, views.invoices.past_due),
+        )
+    )
+    workers.append(container.delivery)
+    return workers

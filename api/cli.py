@@ -21,11 +21,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from api.bootstrap import build_ledger, reader_of
+from api.bootstrap import build_container, build_ledger, reader_of
 from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
+from application.processes import overdue_sweep
 from projections import maintenance
-from projections.runner import EventReader, ProjectionRunner
+from projections.runner import EventReader
 from projections.view import View
 
 console = Console()
@@ -70,18 +71,40 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
 
 
 def project(settings: Settings) -> int:
-    """Run the views' live runner in the foreground (hot standby if another runs)."""
+    """Run the views, the processes and the sweep (hot standby if another runs)."""
     with database(settings) as url:
-        ledger = build_ledger(settings, url)
-        runner = ProjectionRunner(reader_of(ledger), url)
+        container = build_container(
+            settings.model_copy(update={"database_url": url}), run_projections=True
+        )
         stopped = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stopped.set())
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        runner.start()
-        console.log("projection runner started")
+        container.start()
+        console.log("views, processes and sweep running")
         stopped.wait()
-        runner.stop()
-        ledger.close()
+        container.close()
+    return 0
+
+
+def tick(settings: Settings) -> int:
+    """Mark every unpaid invoice past its due date overdue, once."""
+    with database(settings) as url:
+        container = build_container(
+            settings.model_copy(update={"database_url": url}), run_projections=False
+        )
+        try:
+            container.read_models.watcher.start()
+            head = container.ledger.recorder.max_notification_id() or 0
+            if not container.read_models.wait_for(head, 30):
+                console.print("[red]the views are behind; run `ledger project`[/red]")
+                return 1
+            marked = overdue_sweep(
+                container.ledger, container.read_models.invoices.past_due
+            )
+        finally:
+            container.started = True
+            container.close()
+    console.print(f"{marked} invoice(s) marked overdue")
     return 0
 
 
@@ -163,7 +186,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve_parser.add_argument("--host", default=settings.host)
     serve_parser.add_argument("--port", type=int, default=settings.port)
     serve_parser.add_argument("--workers", type=int, default=settings.workers)
-    commands.add_parser("project", help="run the views' live runner")
+    commands.add_parser("project", help="run the views, processes and sweep")
+    commands.add_parser("tick", help="mark unpaid invoices past due overdue, once")
     views_parser = commands.add_parser("projections", help="inspect and repair views")
     views_parser.add_argument("action", choices=["status", "rebuild", "verify"])
     views_parser.add_argument("views", nargs="*", metavar="VIEW")
@@ -183,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(settings, args.host, args.port, args.workers)
         if args.command == "project":
             return project(settings)
+        if args.command == "tick":
+            return tick(settings)
         return projections(settings, args.action, args.views)
     except (SettingsError, ValueError) as error:
         print(f"ledger: {error}", file=sys.stderr)  # noqa: T201

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     pool_max_overflow: int = Field(default=20, ge=0, le=200)
     embedded: bool = False
     """Set by the CLI for its own processes when it runs the embedded database."""
+    overdue_sweep_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    """How often ``ledger serve`` marks unpaid invoices past their due date overdue."""
+    outbox_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
+    """First retry delay of the sandbox's webhook deliveries (doubling each time)."""
     run_projections: bool = True
     """Run the views' live runner inside ``ledger serve`` (else ``ledger project``)."""
 

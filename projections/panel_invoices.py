@@ -43,6 +43,7 @@ INVOICES = Table(
         "updated_at": "timestamptz",
     },
     indexes=(
+        ("status", "due_date"),
         ("reseller_id", "code DESC"),
         ("reseller_id", "status", "code DESC"),
         ("reseller_id", "client_id", "code DESC"),
@@ -191,3 +192,11 @@ class PanelInvoices(KeepsClientNames, View):
             sql.Identifier(self.schema)
         )
         return self.fetch_one(statement, (reseller_id, invoice_id))
+
+    def past_due(self, today: date, limit: int = 1000) -> list[UUID]:
+        """Invoices of every tenant still awaiting a payment due before ``today``."""
+        statement = sql.SQL(
+            "SELECT id FROM {}.invoices WHERE status = 'awaiting_payment' "
+            "AND due_date < %s ORDER BY due_date LIMIT %s"
+        ).format(sql.Identifier(self.schema))
+        return [row["id"] for row in self.fetch_all(statement, (today, limit))]

@@ -25,7 +25,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import psycopg
@@ -40,7 +40,7 @@ from projections.panel_clients import PanelClients
 from projections.panel_contracts import PanelContracts
 from projections.panel_invoices import PanelInvoices
 from projections.store import Row, Rows, rendered
-from projections.view import APPLICATION_NAME, View
+from projections.view import APPLICATION_NAME, View, create_tracking
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ DDL_LOCK = (LOCK_NAMESPACE, 0)
 BATCH_SIZE = 500
 CHECK_INTERVAL_SECONDS = 1.0
 RESTART_PAUSE_SECONDS = 0.5
+MAX_RESTART_PAUSE_SECONDS = 30.0
 
 Event = Any
 Batch = list[tuple[int, Event]]
@@ -339,6 +340,8 @@ class RunnerState:
     restarts: int = 0
     last_error: str | None = None
     positions: dict[str, int] = field(default_factory=dict)
+    failures: int = 0
+    """Sessions that ended in an error since the last progress."""
 
 
 class Follower:
@@ -391,13 +394,16 @@ class Follower:
                 self._session()
             except Exception as error:
                 self.state.restarts += 1
+                self.state.failures += 1
                 self.state.last_error = f"{type(error).__name__}: {error}"
                 log.warning("%s restarting after %s", self.label, error, exc_info=True)
             finally:
                 self.state.alive = False
                 self.state.owned.clear()
                 self.state.positions.clear()
-            self._stopping.wait(RESTART_PAUSE_SECONDS)
+            failures = max(0, self.state.failures - 1)
+            pause = min(MAX_RESTART_PAUSE_SECONDS, RESTART_PAUSE_SECONDS * 2**failures)
+            self._stopping.wait(pause)
 
     def _session(self) -> None:
         with (
@@ -500,3 +506,78 @@ class ProjectionRunner(Follower):
             self.state.positions.update(done)
             if self.on_commit is not None:
                 self.on_commit(done)
+
+
+class Reactor(Protocol):
+    """A process: reacts to some events with idempotent side effects."""
+
+    name: str
+
+    def handles(self, event: object) -> bool:
+        """Whether ``event`` concerns this process."""
+        ...
+
+    def react(self, event: Any) -> None:  # noqa: ANN401 - any handled event
+        """Do what the event calls for; raise to be retried later."""
+        ...
+
+
+class ProcessFollower(Follower):
+    """Feeds a process the events it handles, exactly once per success.
+
+    The position is tracked in the process's own schema and moves past an event
+    only after ``react`` returned. A failure ends the session: the supervisor waits
+    (backing off exponentially while the same event keeps failing) and retries it.
+    """
+
+    def __init__(
+        self,
+        reader: EventReader,
+        conninfo: str,
+        reactor: Reactor,
+        *,
+        check_interval_seconds: float = CHECK_INTERVAL_SECONDS,
+    ) -> None:
+        super().__init__(
+            reader, conninfo, check_interval_seconds=check_interval_seconds
+        )
+        self.reactor = reactor
+        self.label = f"process-{reactor.name}"
+        self.schema = f"process_{reactor.name}"
+
+    def prepare(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the process's tracking table."""
+        with conn.transaction(), conn.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", DDL_LOCK)
+            create_tracking(cursor, self.schema)
+
+    def acquire(self, conn: psycopg.Connection[Any]) -> None:
+        """One instance of a process runs at a time, across processes."""
+        key = zlib.crc32(self.schema.encode()) & 0x7FFFFFFF
+        self.try_lock(conn, self.reactor.name, key)
+
+    def catch_up(self, conn: psycopg.Connection[Any]) -> None:
+        """React to each new handled event, then track it."""
+        if self.reactor.name not in self.state.owned:
+            return
+        with conn.cursor() as cursor:
+            after = View.read_position(cursor, self.schema)
+        while not self.stopping:
+            batch = self.reader.read(after, BATCH_SIZE)
+            if not batch:
+                return
+            for position, event in batch:
+                if self.stopping:
+                    return
+                if self.reactor.handles(event):
+                    self.reactor.react(event)
+                    self._track(conn, position)
+                after = position
+            self._track(conn, after)
+            self.state.positions[self.reactor.name] = after
+
+    def _track(self, conn: psycopg.Connection[Any], position: int) -> None:
+        with conn.transaction(), conn.cursor() as cursor:
+            if View.read_position(cursor, self.schema, lock=True) < position:
+                View.record_position(cursor, self.schema, position)
+        self.state.failures = 0

@@ -121,12 +121,7 @@ class View(TrackingRecorder):
         for table in cls.tables:
             for statement in table.ddl(target):
                 cursor.execute(statement)
-        cursor.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {}.tracking "
-                "(application_name text PRIMARY KEY, notification_id bigint NOT NULL)"
-            ).format(sql.Identifier(target))
-        )
+        create_tracking(cursor, target)
 
     # -- applying events ---------------------------------------------------------
 
@@ -181,6 +176,19 @@ class View(TrackingRecorder):
         del application_name  # a view follows one application only
         with self.pool.connection() as conn, conn.cursor() as cursor:
             return self.read_position(cursor, self.schema) or None
+
+
+def create_tracking(cursor: Cursor[Any], schema: str) -> None:
+    """Create ``schema`` and its ``tracking`` table if missing."""
+    cursor.execute(
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+    )
+    cursor.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {}.tracking "
+            "(application_name text PRIMARY KEY, notification_id bigint NOT NULL)"
+        ).format(sql.Identifier(schema))
+    )
 
 
 # -- helpers for handlers and queries -------------------------------------------------

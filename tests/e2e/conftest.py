@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
@@ -85,6 +86,26 @@ class Session:
             "reference_year": "2026",
         } | extra
         return self.post("/v1/invoices", json=body)
+
+    def wait_registered(self, invoice_id: str, timeout: float = 15) -> dict[str, Any]:
+        """The invoice once the partner process has dealt with it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            invoice = self.ok(self.get(f"/v1/invoices/{invoice_id}"))
+            if invoice["status"] != "processing" or time.monotonic() > deadline:
+                return invoice
+            time.sleep(0.05)
+
+    def wait_for(
+        self, invoice_id: str, status: str, timeout: float = 15
+    ) -> dict[str, Any]:
+        """The invoice once it reached ``status`` (or as it is at the deadline)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            invoice = self.ok(self.get(f"/v1/invoices/{invoice_id}"))
+            if invoice["status"] == status or time.monotonic() > deadline:
+                return invoice
+            time.sleep(0.05)
 
     def login_as(self, role: str) -> Session:
         """Another user of this tenant with ``role``, logged in."""

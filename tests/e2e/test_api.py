@@ -73,12 +73,17 @@ def test_reseller_client_contract_invoice_and_erp_path(tenant: Session) -> None:
     assert [(a["name"], a["kind"]) for a in accounts["items"]] == [
         ("Conta Principal", "online")
     ]
-    boletos = tenant.ok(tenant.get("/v1/erp/boletos", params={"after": after}))
-    assert boletos["items"] == []  # registered by the partner, in the next issue
+    registered = tenant.wait_registered(invoice["id"])
+    assert registered["status"] == "awaiting_payment"
+    boletos = tenant.ok(tenant.get("/v1/erp/boletos", params={"after": 0}))
+    assert [b["invoice_id"] for b in boletos["items"]] == [invoice["id"]]
     aging = tenant.ok(tenant.get("/v1/erp/reports/aging", params={"after": after}))
     assert aging["totals"]["total"] == "150.50"
     history = tenant.ok(tenant.get(f"/v1/invoices/{invoice['id']}/events"))
-    assert [e["type"] for e in history["items"]] == ["Invoice.Issued"]
+    assert [e["type"] for e in history["items"]] == [
+        "Invoice.Issued",
+        "Invoice.Registered",
+    ]
     assert history["items"][0]["position"] == after
     feed = tenant.ok(tenant.get("/v1/audit/events", params={"limit": 1000}))
     assert feed["items"][0]["type"] == "Reseller.Registered"

@@ -1,0 +1,371 @@
+"""The sandbox payment partner: a real adapter that behaves like one.
+
+It keeps its charges in its own PostgreSQL tables, registers each invoice once
+(idempotent by invoice id) with a valid FEBRABAN boleto and a valid Pix BR Code built
+by the domain codecs, refuses what a partner would refuse, can cancel a charge, and
+simulates a client paying by queueing a signed webhook in a durable outbox that a
+delivery worker sends over HTTP, retried with backoff until acknowledged.
+
+Operators can inject transient failures (``sandbox_faults``) to exercise retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+from psycopg_pool import ConnectionPool
+
+from application.gateway import (
+    ChargeRefusedError,
+    ChargeRequest,
+    GatewayUnavailableError,
+)
+from domain.boleto import FIRST_FACTOR_DATE, Boleto
+from domain.errors import ConflictError
+from domain.invoices import Charge
+from domain.money import format_amount
+from domain.pix import PixCode
+
+log = logging.getLogger(__name__)
+
+BANK_CODE = "001"
+AGREEMENT = 1234567
+"""The sandbox's fictitious 7-digit agreement (convênio) at its bank."""
+WALLET = 17
+MIN_BOLETO_CENTS = 500
+SIGNATURE_HEADER = "Ledger-Signature"
+SIGNATURE_TOLERANCE_SECONDS = 300
+DELIVERY_TIMEOUT_SECONDS = 10.0
+MAX_BACKOFF_SECONDS = 60.0
+LEASE_SECONDS = 30
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``Ledger-Signature`` value for ``body`` sent at ``timestamp``."""
+    digest = hmac.new(
+        secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify(secret: str, header: str | None, body: bytes, now: float) -> bool:
+    """Whether ``header`` signs ``body`` with ``secret`` within the tolerance."""
+    if not header:
+        return False
+    parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    timestamp, signature = parts.get("t", ""), parts.get("v1", "")
+    if not timestamp.isdigit() or not signature:
+        return False
+    if abs(now - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
+        return False
+    expected = sign(secret, int(timestamp), body).split("v1=", 1)[1]
+    return hmac.compare_digest(expected.encode(), signature.encode())
+
+
+class NoChargeError(ConflictError):
+    """The invoice has no registered charge to pay."""
+
+
+@dataclass
+class SandboxGateway:
+    """The sandbox partner, on its own tables in the ledger's database."""
+
+    pool: ConnectionPool[Any]
+    name: str = "sandbox"
+    city: str = "SAO PAULO"
+
+    def create_tables(self) -> None:
+        """Create the sandbox's tables if missing."""
+        with self.pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(7342, 1)")
+            conn.execute("CREATE SEQUENCE IF NOT EXISTS sandbox_our_number")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS sandbox_charges ("
+                " invoice_id uuid PRIMARY KEY, charge_id text UNIQUE NOT NULL,"
+                " reseller_id uuid NOT NULL, our_number text NOT NULL,"
+                " amount_cents bigint NOT NULL, due_date date NOT NULL,"
+                " barcode text NOT NULL, digitable_line text NOT NULL,"
+                " pix_emv text NOT NULL, status text NOT NULL,"
+                " created_at timestamptz NOT NULL DEFAULT now())"
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS sandbox_faults ("
+                " operation text PRIMARY KEY, remaining integer NOT NULL)"
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS sandbox_outbox ("
+                " id bigserial PRIMARY KEY, event_id text UNIQUE NOT NULL,"
+                " payload jsonb NOT NULL, attempts integer NOT NULL DEFAULT 0,"
+                " next_attempt_at timestamptz NOT NULL DEFAULT now(),"
+                " delivered_at timestamptz, last_error text,"
+                " created_at timestamptz NOT NULL DEFAULT now())"
+            )
+
+    def _injected_failure(self, operation: str) -> None:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "UPDATE sandbox_faults SET remaining = remaining - 1 "
+                "WHERE operation = %s AND remaining > 0 RETURNING remaining",
+                (operation,),
+            ).fetchone()
+        if row is not None:
+            msg = f"sandbox: injected failure of {operation}"
+            raise GatewayUnavailableError(msg)
+
+    def register(self, request: ChargeRequest) -> Charge:
+        """Register the invoice's charge once; later calls return the same one."""
+        self._injected_failure("register")
+        if request.amount_cents < MIN_BOLETO_CENTS:
+            msg = "valor mínimo para boleto é R$ 5,00"
+            raise ChargeRefusedError(msg)
+        if request.due_date < FIRST_FACTOR_DATE:
+            msg = "data de vencimento inválida para boleto"
+            raise ChargeRefusedError(msg)
+        with self.pool.connection() as conn:
+            existing = self._charge(conn, request.invoice_id)
+            if existing is not None:
+                return existing
+            row = conn.execute("SELECT nextval('sandbox_our_number')").fetchone()
+            number = int(row[0]) if row else 0
+            our_number = f"{AGREEMENT:07d}{number:010d}"
+            free_field = f"000000{our_number}{WALLET:02d}"
+            boleto = Boleto.create(
+                BANK_CODE, request.due_date, request.amount_cents, free_field
+            )
+            pix = PixCode(
+                key=request.payee_document,
+                merchant_name=request.payee_name,
+                merchant_city=self.city,
+                amount_cents=request.amount_cents,
+                txid=f"FAT{request.invoice_id.hex[:22]}",
+            ).encode()
+            conn.execute(
+                "INSERT INTO sandbox_charges (invoice_id, charge_id, reseller_id,"
+                " our_number, amount_cents, due_date, barcode, digitable_line,"
+                " pix_emv, status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                " 'registered') ON CONFLICT (invoice_id) DO NOTHING",
+                (
+                    request.invoice_id,
+                    f"sbx_{request.invoice_id.hex[:24]}",
+                    request.reseller_id,
+                    our_number,
+                    request.amount_cents,
+                    request.due_date,
+                    boleto.barcode,
+                    boleto.digitable_line,
+                    pix,
+                ),
+            )
+            charge = self._charge(conn, request.invoice_id)
+        assert charge is not None  # noqa: S101 - inserted or already there
+        return charge
+
+    @staticmethod
+    def _charge(conn: Any, invoice_id: UUID) -> Charge | None:  # noqa: ANN401
+        row = conn.execute(
+            "SELECT charge_id, our_number, barcode, digitable_line, pix_emv "
+            "FROM sandbox_charges WHERE invoice_id = %s",
+            (invoice_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        charge_id, our_number, barcode, line, pix = row
+        return Charge(charge_id, BANK_CODE, our_number, barcode, line, pix)
+
+    def cancel(self, invoice_id: UUID) -> None:
+        """Mark the charge cancelled; a payment may still arrive, as at a bank."""
+        self._injected_failure("cancel")
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE sandbox_charges SET status = 'cancelled' WHERE invoice_id = %s",
+                (invoice_id,),
+            )
+
+    def invoice_for_charge(self, charge_id: str) -> UUID | None:
+        """The invoice of a sandbox charge id."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT invoice_id FROM sandbox_charges WHERE charge_id = %s",
+                (charge_id,),
+            ).fetchone()
+        return None if row is None else UUID(str(row[0]))
+
+    def status_of(self, invoice_id: UUID) -> str | None:
+        """The sandbox's status of an invoice's charge."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT status FROM sandbox_charges WHERE invoice_id = %s",
+                (invoice_id,),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def inject_failures(self, operation: str, count: int) -> None:
+        """Make the next ``count`` calls of ``operation`` fail (drills, tests)."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO sandbox_faults VALUES (%s, %s) ON CONFLICT (operation) "
+                "DO UPDATE SET remaining = EXCLUDED.remaining",
+                (operation, count),
+            )
+
+    def simulate_payment(
+        self,
+        invoice_id: UUID,
+        method: str,
+        amount_cents: int | None = None,
+        paid_at: datetime | None = None,
+    ) -> str:
+        """Queue the ``payment.received`` webhook a real partner would send."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT charge_id, amount_cents FROM sandbox_charges "
+                "WHERE invoice_id = %s",
+                (invoice_id,),
+            ).fetchone()
+            if row is None:
+                msg = f"invoice {invoice_id} has no charge registered with the sandbox"
+                raise NoChargeError(msg)
+            charge_id, charge_amount = row
+            event_id = f"evt_{uuid4().hex}"
+            now = datetime.now(UTC)
+            payload = {
+                "id": event_id,
+                "type": "payment.received",
+                "created_at": now.isoformat(),
+                "data": {
+                    "charge_id": charge_id,
+                    "invoice_id": str(invoice_id),
+                    "amount": format_amount(amount_cents or charge_amount),
+                    "paid_at": (paid_at or now).isoformat(),
+                    "method": method,
+                },
+            }
+            conn.execute(
+                "INSERT INTO sandbox_outbox (event_id, payload) VALUES (%s, %s)",
+                (event_id, json.dumps(payload)),
+            )
+            conn.execute(
+                "UPDATE sandbox_charges SET status = 'paid' WHERE invoice_id = %s",
+                (invoice_id,),
+            )
+        return event_id
+
+
+class WebhookDelivery:
+    """Delivers the sandbox's outbox over HTTP, signed, until acknowledged.
+
+    Rows are leased (``next_attempt_at`` pushed forward) before the HTTP call, so a
+    crash mid-delivery only delays the row; several workers never send one row at
+    the same time. A failed attempt backs off exponentially up to a minute.
+    """
+
+    def __init__(
+        self,
+        pool: ConnectionPool[Any],
+        url: str,
+        secret: str,
+        *,
+        poll_seconds: float = 0.2,
+        base_backoff_seconds: float = 1.0,
+    ) -> None:
+        self.pool = pool
+        self.url = url
+        self.secret = secret
+        self.poll_seconds = poll_seconds
+        self.base_backoff_seconds = base_backoff_seconds
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.delivered = 0
+
+    def wake(self) -> None:
+        """Look at the outbox now (a payment was just queued)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Deliver in a background thread."""
+        self._thread = threading.Thread(
+            target=self._run, name="webhook-delivery", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current delivery."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=DELIVERY_TIMEOUT_SECONDS + 2)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=DELIVERY_TIMEOUT_SECONDS) as client:
+            while not self._stopping.is_set():
+                try:
+                    sent = self.deliver_due(client)
+                except Exception:
+                    log.warning("webhook delivery failed; retrying", exc_info=True)
+                    sent = 0
+                if not sent:
+                    self._wake.wait(self.poll_seconds)
+                    self._wake.clear()
+
+    def _lease(self) -> list[tuple[int, int, dict[str, Any]]]:
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "UPDATE sandbox_outbox SET next_attempt_at = now() + "
+                "make_interval(secs => %s) WHERE id IN (SELECT id FROM sandbox_outbox"
+                " WHERE delivered_at IS NULL AND next_attempt_at <= now()"
+                " ORDER BY id LIMIT 10 FOR UPDATE SKIP LOCKED)"
+                " RETURNING id, attempts, payload",
+                (LEASE_SECONDS,),
+            ).fetchall()
+        return [(int(r[0]), int(r[1]), dict(r[2])) for r in rows]
+
+    def deliver_due(self, client: httpx.Client) -> int:
+        """Send every row that is due; return how many were acknowledged."""
+        acknowledged = 0
+        for row_id, attempts, payload in self._lease():
+            body = json.dumps(payload).encode()
+            headers = {
+                "content-type": "application/json",
+                SIGNATURE_HEADER: sign(self.secret, int(time.time()), body),
+            }
+            error: str | None = None
+            try:
+                response = client.post(self.url, content=body, headers=headers)
+                if not response.is_success:
+                    error = f"HTTP {response.status_code}"
+            except httpx.HTTPError as failure:
+                error = f"{type(failure).__name__}: {failure}"
+            self._record(row_id, attempts, error)
+            acknowledged += error is None
+        return acknowledged
+
+    def _record(self, row_id: int, attempts: int, error: str | None) -> None:
+        with self.pool.connection() as conn:
+            if error is None:
+                conn.execute(
+                    "UPDATE sandbox_outbox SET delivered_at = now(),"
+                    " attempts = attempts + 1, last_error = NULL WHERE id = %s",
+                    (row_id,),
+                )
+                self.delivered += 1
+                return
+            backoff = min(MAX_BACKOFF_SECONDS, self.base_backoff_seconds * 2**attempts)
+            conn.execute(
+                "UPDATE sandbox_outbox SET attempts = attempts + 1, last_error = %s,"
+                " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
+                (error, backoff, row_id),
+            )
+        log.info(
+            "webhook %s not acknowledged (%s); retry in %.1fs", row_id, error, backoff
+        )
