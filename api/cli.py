@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from types import FrameType
 
 from rich.console import Console
@@ -58,6 +59,9 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     import uvicorn  # noqa: PLC0415 - only the serve command needs it
 
     settings.check_secrets()
+    # The app (in this or in worker processes) reads its own address from these.
+    os.environ["LEDGER_HOST"] = host
+    os.environ["LEDGER_PORT"] = str(port)
     with database(settings):
         uvicorn.run(
             "api.app:create_app",
@@ -86,7 +90,7 @@ def project(settings: Settings) -> int:
     return 0
 
 
-def tick(settings: Settings) -> int:
+def tick(settings: Settings, today: date | None = None) -> int:
     """Mark every unpaid invoice past its due date overdue, once."""
     with database(settings) as url:
         container = build_container(
@@ -99,7 +103,7 @@ def tick(settings: Settings) -> int:
                 console.print("[red]the views are behind; run `ledger project`[/red]")
                 return 1
             marked = overdue_sweep(
-                container.ledger, container.read_models.invoices.past_due
+                container.ledger, container.read_models.invoices.past_due, today
             )
         finally:
             container.started = True
@@ -187,7 +191,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve_parser.add_argument("--port", type=int, default=settings.port)
     serve_parser.add_argument("--workers", type=int, default=settings.workers)
     commands.add_parser("project", help="run the views, processes and sweep")
-    commands.add_parser("tick", help="mark unpaid invoices past due overdue, once")
+    tick_parser = commands.add_parser(
+        "tick", help="mark unpaid invoices past due overdue, once"
+    )
+    tick_parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        default=None,
+        help="the São Paulo date to judge by (default: today)",
+    )
     views_parser = commands.add_parser("projections", help="inspect and repair views")
     views_parser.add_argument("action", choices=["status", "rebuild", "verify"])
     views_parser.add_argument("views", nargs="*", metavar="VIEW")
@@ -208,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "project":
             return project(settings)
         if args.command == "tick":
-            return tick(settings)
+            return tick(settings, args.today)
         return projections(settings, args.action, args.views)
     except (SettingsError, ValueError) as error:
         print(f"ledger: {error}", file=sys.stderr)  # noqa: T201

@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     @property
     def own_url(self) -> str:
         """Where this service answers, for the sandbox partner's webhooks."""
-        return self.public_url or f"http://{self.host}:{self.port}"
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host  # noqa: S104
+        return self.public_url or f"http://{host}:{self.port}"
 
     def check_secrets(self) -> None:
         """Refuse to serve outside development without strong secrets."""

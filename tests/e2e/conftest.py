@@ -10,6 +10,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
+from api.database import create_database, drop_database, with_database
 from tests.builders import PASSWORD, a_cnpj, a_cpf, an_email
 from tests.e2e.server import running_server
 
@@ -22,11 +23,22 @@ SECRETS = {
 
 
 @pytest.fixture(scope="session")
+def api_database(database_url: str) -> Iterator[str]:
+    """The HTTP tests' own database: its server's processes act on every invoice."""
+    dbname = f"ledger_api_{uuid4().hex[:10]}"
+    create_database(database_url, dbname)
+    try:
+        yield with_database(database_url, dbname)
+    finally:
+        drop_database(database_url, dbname)
+
+
+@pytest.fixture(scope="session")
 def api_url(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
+    api_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {"DATABASE_URL": database_url, **SECRETS}
+    env = {"DATABASE_URL": api_database, **SECRETS}
     with running_server(env, log) as base_url:
         yield base_url
 

@@ -26,13 +26,16 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    env: dict[str, str], log_path: Path, unset: tuple[str, ...] = ()
+    env: dict[str, str],
+    log_path: Path,
+    unset: tuple[str, ...] = (),
+    port: int | None = None,
 ) -> Iterator[str]:
     """Start ``ledger serve``; yield its base URL; stop it with SIGTERM.
 
     The server inherits this process's environment plus ``env``, less ``unset``.
     """
-    port = free_port()
+    port = port or free_port()
     full_env = {k: v for k, v in {**os.environ, **env}.items() if k not in unset}
     ledger = Path(sys.executable).with_name("ledger")
     with log_path.open("wb") as log:

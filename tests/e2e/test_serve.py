@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from uuid import uuid4
 
@@ -22,13 +23,23 @@ SECRETS = {
 }
 
 
+def wait_ready(base_url: str, timeout: float = 15) -> httpx.Response:
+    """``/readyz`` once it says ready (it may take a moment after start)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(f"{base_url}/readyz")
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.05)
+
+
 def test_serve_answers_health_and_readiness_on_the_configured_database(
     database_url: str, tmp_path: Path
 ) -> None:
     env = {"DATABASE_URL": database_url, **SECRETS}
     with running_server(env, tmp_path / "serve.log") as base_url:
         health = httpx.get(f"{base_url}/healthz")
-        ready = httpx.get(f"{base_url}/readyz")
+        ready = wait_ready(base_url)
     assert health.status_code == 200
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200
@@ -43,7 +54,7 @@ def test_readiness_fails_with_a_problem_when_the_database_is_unreachable(
     env = {"DATABASE_URL": with_database(database_url, dbname), **SECRETS}
     try:
         with running_server(env, tmp_path / "serve.log") as base_url:
-            assert httpx.get(f"{base_url}/readyz").status_code == 200
+            assert wait_ready(base_url).status_code == 200
             _refuse_connections(database_url, dbname)
             ready = httpx.get(f"{base_url}/readyz")
             health = httpx.get(f"{base_url}/healthz")
@@ -94,7 +105,7 @@ def test_serve_without_a_database_url_runs_an_embedded_postgres_and_stops_it(
     env = {"LEDGER_DATA_DIR": str(data_dir)}
     log = tmp_path / "serve.log"
     with running_server(env, log, unset=("DATABASE_URL",)) as base_url:
-        ready = httpx.get(f"{base_url}/readyz")
+        ready = wait_ready(base_url)
         assert ready.status_code == 200
         postmaster = (data_dir / "pgdata" / "postmaster.pid").read_text().split()
         pid = int(postmaster[0])

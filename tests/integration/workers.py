@@ -13,9 +13,12 @@ import psycopg
 LEDGER = str(Path(sys.executable).with_name("ledger"))
 
 
+SECRETS = {"LEDGER_SECRET_KEY": "k" * 40, "LEDGER_WEBHOOK_SECRET": "w" * 40}
+
+
 def ledger_env(database_url: str, app_name: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    return env | {"DATABASE_URL": database_url, "PGAPPNAME": app_name}
+    return env | SECRETS | {"DATABASE_URL": database_url, "PGAPPNAME": app_name}
 
 
 def start_worker(
@@ -41,10 +44,12 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             process.wait()
 
 
-def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    database_url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own console script
         [LEDGER, *args],
-        env=ledger_env(database_url, "ledger-cli") | {"COLUMNS": "200"},
+        env=ledger_env(database_url, "ledger-cli") | {"COLUMNS": "200"} | (env or {}),
         capture_output=True,
         text=True,
         timeout=300,
