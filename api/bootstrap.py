@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from psycopg_pool import ConnectionPool
 
 from api.auth import Tokens, resolve_secret_key, resolve_webhook_secret
 from api.database import eventsourcing_env
+from api.documents import TemplateRenderer
 from api.middleware import IdempotencyStore
 from api.settings import Settings, SettingsError
 from api.webhook_log import WebhookLog
 from application.ledger import Ledger
-from application.processes import ChargeRegistration, Periodic, overdue_sweep
+from application.mail import FileSender, MailSender, SmtpSender
+from application.processes import (
+    ChargeRegistration,
+    InvoiceMailer,
+    Periodic,
+    overdue_sweep,
+)
 from application.sandbox import SandboxGateway, WebhookDelivery
 from projections.read_models import ReadModels
 from projections.runner import EventReader, ProcessFollower, ProjectionRunner
@@ -44,6 +52,7 @@ class Container:
     webhook_secret: str
     webhook_log: WebhookLog
     delivery: WebhookDelivery
+    renderer: TemplateRenderer
     runner: ProjectionRunner | None = None
     workers: list[Worker] = field(default_factory=list)
     started: bool = False
@@ -124,6 +133,7 @@ def build_container(
         webhook_secret=webhook_secret,
         webhook_log=WebhookLog(pool),
         delivery=delivery,
+        renderer=TemplateRenderer(),
     )
     in_process = (
         settings.run_projections if run_projections is None else run_projections
@@ -155,5 +165,25 @@ def background_workers(container: Container) -> list[Worker]:
             lambda: overdue_sweep(ledger, views.invoices.past_due),
         )
     )
+    workers.append(
+        ProcessFollower(
+            reader_of(ledger),
+            url,
+            InvoiceMailer(
+                ledger,
+                container.renderer,
+                mail_sender(container.settings),
+                container.pool,
+                container.settings.mail_from,
+            ),
+        )
+    )
     workers.append(container.delivery)
     return workers
+
+
+def mail_sender(settings: Settings) -> MailSender:
+    """SMTP when ``LEDGER_SMTP_URL`` is set, else ``.eml`` files in the data dir."""
+    if settings.smtp_url is not None:
+        return SmtpSender(settings.smtp_url.get_secret_value())
+    return FileSender(Path(settings.data_dir) / "mail")

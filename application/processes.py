@@ -8,6 +8,7 @@ the event after the last one tracked, repeats nothing harmful.
   (the invoice id is the idempotency key) and record ``Registered`` or
   ``RegistrationFailed``; an invoice due before today is then marked overdue. On
   ``Invoice.Cancelled``, cancel the partner's charge.
+* ``InvoiceMailer``: on ``Invoice.Registered``, e-mail the client the invoice.
 * ``overdue_sweep``: mark overdue every invoice still awaiting a payment that was due
   before today.
 """
@@ -21,8 +22,12 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from psycopg_pool import ConnectionPool
+
+from application.documents import DocumentRenderer, invoice_document
 from application.gateway import ChargeRefusedError, ChargeRequest, PaymentGateway
 from application.ledger import Ledger
+from application.mail import MailSender, invoice_message
 from domain.errors import InvalidTransitionError
 from domain.invoices import Invoice, InvoiceStatus
 
@@ -82,6 +87,66 @@ class ChargeRegistration:
             command()
         except InvalidTransitionError:
             log.info("registration outcome already recorded or overtaken")
+
+
+class InvoiceMailer:
+    """E-mails each registered invoice to its client, once: HTML body, PDF attached.
+
+    A sent invoice is remembered in ``mail_sent``; a crash between sending and
+    remembering would send that one message again (at least once, never lost).
+    """
+
+    name = "invoice_mailer"
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        renderer: DocumentRenderer,
+        sender: MailSender,
+        pool: ConnectionPool[Any],
+        mail_from: str,
+    ) -> None:
+        self.ledger = ledger
+        self.renderer = renderer
+        self.sender = sender
+        self.pool = pool
+        self.mail_from = mail_from
+        with pool.connection() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS mail_sent (invoice_id uuid PRIMARY KEY,"
+                " recipient text NOT NULL, sent_at timestamptz NOT NULL DEFAULT now())"
+            )
+
+    def handles(self, event: object) -> bool:
+        """Only registrations are mailed."""
+        return isinstance(event, Invoice.Registered)
+
+    def react(self, event: Any) -> None:  # noqa: ANN401 - a handled event
+        """Send the invoice unless it was sent already; SMTP errors are retried."""
+        invoice_id: UUID = event.originator_id
+        with self.pool.connection() as conn:
+            sent = conn.execute(
+                "SELECT 1 FROM mail_sent WHERE invoice_id = %s", (invoice_id,)
+            ).fetchone()
+        if sent is not None:
+            return
+        invoice = self.ledger.find_invoice(invoice_id)
+        document = invoice_document(self.ledger, invoice)
+        message = invoice_message(
+            sender=self.mail_from,
+            to=document.client_email,
+            subject=f"Fatura {document.code} de {document.reseller_name}",
+            html=self.renderer.html(document),
+            pdf=self.renderer.pdf(document),
+            filename=f"fatura-{document.code}.pdf",
+        )
+        self.sender.send(message)
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO mail_sent (invoice_id, recipient) VALUES (%s, %s)"
+                " ON CONFLICT DO NOTHING",
+                (invoice_id, document.client_email),
+            )
 
 
 def overdue_sweep(

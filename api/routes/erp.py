@@ -7,10 +7,19 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
 
 from api import presenters
 from api.auth import Reader
-from api.deps import After, Cursor, LedgerDep, Limit, ViewsDep, wait_after
+from api.deps import (
+    After,
+    ContainerDep,
+    Cursor,
+    LedgerDep,
+    Limit,
+    ViewsDep,
+    wait_after,
+)
 from api.problems import ProblemError, documented
 from api.schemas import (
     AgingPublic,
@@ -21,6 +30,7 @@ from api.schemas import (
     ReceivablesPublic,
     ReceivableTotals,
 )
+from application.documents import invoice_document
 from domain.money import format_amount
 
 router = APIRouter()
@@ -140,13 +150,23 @@ def list_boletos(
 @router.get(
     "/v1/erp/boletos/{boleto_id}/print",
     tags=["erp"],
-    responses=documented(401, 404, 501),
+    response_class=HTMLResponse,
+    responses=documented(401, 404),
 )
-def print_boleto(boleto_id: UUID, caller: Reader, views: ViewsDep) -> None:
-    """The printable boleto (arrives with the documents issue)."""
-    if views.boletos.get(caller.reseller_id, boleto_id) is None:
+def print_boleto(
+    boleto_id: UUID,
+    caller: Reader,
+    views: ViewsDep,
+    ledger: LedgerDep,
+    container: ContainerDep,
+) -> HTMLResponse:
+    """The printable boleto: its invoice, with barcode, line and Pix."""
+    views.wait_for(ledger.recorder.max_notification_id() or 0, 5)
+    row = views.boletos.get(caller.reseller_id, boleto_id)
+    if row is None:
         raise ProblemError(404, f"boleto {boleto_id} not found")
-    raise ProblemError(501, "printable boletos are not implemented yet")
+    invoice = ledger.get_invoice(caller.reseller_id, row["invoice_id"])
+    return HTMLResponse(container.renderer.html(invoice_document(ledger, invoice)))
 
 
 @router.get("/v1/erp/reports/aging", tags=["erp"], responses=documented(401, 422, 503))

@@ -10,11 +10,13 @@ from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import HTMLResponse
 
 from api import presenters
 from api.auth import Commander, Historian, Reader
 from api.deps import (
     After,
+    ContainerDep,
     Cursor,
     DecimalJSONRoute,
     LedgerDep,
@@ -39,6 +41,7 @@ from api.schemas import (
     InvoicePublic,
     InvoicesPublic,
 )
+from application.documents import invoice_document
 from application.ledger import Ledger, Recorded
 from domain.base import LedgerAggregate
 from domain.contracts import Contract
@@ -318,23 +321,39 @@ def cancel_invoice(
 @router.get(
     "/v1/invoices/{invoice_id}/html",
     tags=["invoices"],
-    responses=documented(401, 404, 501),
+    response_class=HTMLResponse,
+    responses=documented(401, 404),
 )
-def invoice_html(invoice_id: UUID, caller: Reader, ledger: LedgerDep) -> None:
-    """The printable invoice as HTML (arrives with the documents issue)."""
-    ledger.get_invoice(caller.reseller_id, invoice_id)
-    raise ProblemError(501, "printable invoices are not implemented yet")
+def invoice_html(
+    invoice_id: UUID, caller: Reader, ledger: LedgerDep, container: ContainerDep
+) -> HTMLResponse:
+    """The printable invoice as HTML (boleto, barcode and Pix QR code inline)."""
+    invoice = ledger.get_invoice(caller.reseller_id, invoice_id)
+    return HTMLResponse(container.renderer.html(invoice_document(ledger, invoice)))
 
 
 @router.get(
     "/v1/invoices/{invoice_id}/pdf",
     tags=["invoices"],
-    responses=documented(401, 404, 501),
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The PDF."},
+        **documented(401, 404),
+    },
 )
-def invoice_pdf(invoice_id: UUID, caller: Reader, ledger: LedgerDep) -> None:
-    """The printable invoice as PDF (arrives with the documents issue)."""
-    ledger.get_invoice(caller.reseller_id, invoice_id)
-    raise ProblemError(501, "printable invoices are not implemented yet")
+def invoice_pdf(
+    invoice_id: UUID, caller: Reader, ledger: LedgerDep, container: ContainerDep
+) -> Response:
+    """The same printable invoice as PDF."""
+    invoice = ledger.get_invoice(caller.reseller_id, invoice_id)
+    pdf = container.renderer.pdf(invoice_document(ledger, invoice))
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="fatura-{invoice.code}.pdf"'
+        },
+    )
 
 
 # -- histories ------------------------------------------------------------

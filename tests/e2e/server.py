@@ -36,7 +36,10 @@ def running_server(
     The server inherits this process's environment plus ``env``, less ``unset``.
     """
     port = port or free_port()
-    full_env = {k: v for k, v in {**os.environ, **env}.items() if k not in unset}
+    defaults = {"LEDGER_DATA_DIR": str(log_path.parent / "data")}
+    full_env = {
+        k: v for k, v in {**os.environ, **defaults, **env}.items() if k not in unset
+    }
     ledger = Path(sys.executable).with_name("ledger")
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own console script

@@ -1,0 +1,147 @@
+"""Printable invoices over HTTP, and the e-mail each registered invoice gets."""
+
+from __future__ import annotations
+
+import email
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.e2e.conftest import SECRETS, Session, new_tenant
+from tests.e2e.server import free_port, running_server
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        message = email.message_from_bytes(envelope.content, policy=default_policy)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.messages
+
+
+@pytest.fixture
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def inbox(smtp_port: int) -> Iterator[Inbox]:
+    handler = Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        yield handler
+    finally:
+        controller.stop()
+
+
+def registered(session: Session) -> dict[str, Any]:
+    client = session.billable_client(name="Ana Souza")
+    invoice = session.ok(session.invoice(client["id"]), 201)
+    return session.wait_registered(invoice["id"])
+
+
+def test_html_pdf_and_the_boleto_print_show_the_registered_invoice(
+    tenant: Session,
+) -> None:
+    invoice = registered(tenant)
+    html = tenant.get(f"/v1/invoices/{invoice['id']}/html")
+    assert html.status_code == 200
+    assert html.headers["content-type"].startswith("text/html")
+    assert invoice["boleto"]["digitable_line"] in html.text
+    assert invoice["pix"]["emv"] in html.text
+    assert "R$\xa0150,00" in html.text
+    pdf = tenant.get(f"/v1/invoices/{invoice['id']}/pdf")
+    assert pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+    boletos = tenant.ok(tenant.get("/v1/erp/boletos"))["items"]
+    boleto = next(b for b in boletos if b["invoice_id"] == invoice["id"])
+    printed = tenant.get(f"/v1/erp/boletos/{boleto['id']}/print")
+    assert printed.status_code == 200
+    assert invoice["boleto"]["digitable_line"] in printed.text
+
+
+def test_each_registered_invoice_is_mailed_once_with_its_pdf(
+    inbox: Inbox, smtp_port: int, fresh_database: str, tmp_path: Path
+) -> None:
+    env = {
+        "DATABASE_URL": fresh_database,
+        **SECRETS,
+        "LEDGER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "LEDGER_MAIL_FROM": "faturas@revenda.example",
+    }
+    with running_server(env, tmp_path / "serve.log") as base_url:
+        session = new_tenant(base_url)
+        reseller = session.ok(session.get("/v1/me"))["reseller"]["name"]
+        invoice = registered(session)
+        (message,) = inbox.wait_for(1)
+        time.sleep(1)  # a second copy, if any, would have arrived by now
+    assert len(inbox.messages) == 1
+    assert message["From"] == "faturas@revenda.example"
+    assert message["Subject"] == f"Fatura {invoice['code']} de {reseller}"
+    assert str(message["To"]).startswith("c-")  # the client's address
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None
+    assert invoice["boleto"]["digitable_line"] in html.get_content()
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == f"fatura-{invoice['code']}.pdf"
+    assert attachment.get_content().startswith(b"%PDF-")
+
+
+def test_an_smtp_outage_is_retried_until_the_mail_goes(
+    smtp_port: int, fresh_database: str, tmp_path: Path
+) -> None:
+    env = {
+        "DATABASE_URL": fresh_database,
+        **SECRETS,
+        "LEDGER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+    }
+    with running_server(env, tmp_path / "serve.log") as base_url:
+        session = new_tenant(base_url)
+        registered(session)
+        time.sleep(1.5)  # the mailer fails against the closed port meanwhile
+        handler = Inbox()
+        controller = Controller(handler, hostname="127.0.0.1", port=smtp_port)
+        controller.start()
+        try:
+            messages = handler.wait_for(1, timeout=40)
+        finally:
+            controller.stop()
+    assert len(messages) == 1
+
+
+def test_without_smtp_the_mail_is_written_as_an_eml_file(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    env = {"DATABASE_URL": fresh_database, **SECRETS, "LEDGER_DATA_DIR": str(data_dir)}
+    with running_server(env, tmp_path / "serve.log") as base_url:
+        session = new_tenant(base_url)
+        invoice = registered(session)
+        deadline = time.monotonic() + 30
+        files: list[Path] = []
+        while not files and time.monotonic() < deadline:
+            files = sorted((data_dir / "mail").glob("*.eml"))
+            time.sleep(0.05)
+    assert len(files) == 1
+    message = email.message_from_bytes(files[0].read_bytes(), policy=default_policy)
+    assert str(invoice["code"]) in str(message["Subject"])
