@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import io
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from domain.boleto import Boleto, line_to_barcode
+from domain.pix import PixCode
 from tests.e2e.conftest import SECRETS, Session, new_tenant
 from tests.e2e.server import free_port, running_server
 
@@ -145,3 +148,59 @@ def test_without_smtp_the_mail_is_written_as_an_eml_file(
     assert len(files) == 1
     message = email.message_from_bytes(files[0].read_bytes(), policy=default_policy)
     assert str(invoice["code"]) in str(message["Subject"])
+
+
+def pdf_text(pdf: bytes) -> str:
+    from pypdf import PdfReader  # noqa: PLC0415
+
+    return "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def test_the_whole_story_from_issue_to_paid_everywhere(
+    inbox: Inbox, smtp_port: int, fresh_database: str, tmp_path: Path
+) -> None:
+    env = {
+        "DATABASE_URL": fresh_database,
+        **SECRETS,
+        "LEDGER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+    }
+    with running_server(env, tmp_path / "serve.log") as base_url:
+        session = new_tenant(base_url)
+        client = session.billable_client(name="Cliente da História")
+        issued = session.ok(session.invoice(client["id"], amount="321.00"), 201)
+        assert issued["status"] == "processing"
+        invoice = session.wait_registered(issued["id"])
+        assert invoice["status"] == "awaiting_payment"
+        line = invoice["boleto"]["digitable_line"]
+        assert line_to_barcode(line) == invoice["boleto"]["barcode"]
+        assert Boleto.from_barcode(invoice["boleto"]["barcode"]).amount_cents == 32100
+        assert PixCode.decode(invoice["pix"]["emv"]).amount_cents == 32100
+
+        (message,) = inbox.wait_for(1)
+        (attachment,) = list(message.iter_attachments())
+        text = pdf_text(attachment.get_content())
+        assert line in text
+        assert "R$\xa0321,00" in text
+
+        paid_queued = session.post(
+            f"/v1/sandbox/invoices/{invoice['id']}/pay", json={"method": "boleto"}
+        )
+        assert paid_queued.status_code == 202
+        paid = session.wait_for(invoice["id"], "paid")
+        assert (paid["status_label"], paid["amount_paid"]) == ("Pago", "321.00")
+        events = session.ok(session.get(f"/v1/invoices/{invoice['id']}/events"))
+        head = events["items"][-1]["position"]
+        listed = session.ok(session.get("/v1/invoices", params={"after": head}))
+        assert listed["items"][0]["status"] == "paid"
+        receivables = session.ok(
+            session.get("/v1/erp/receivables", params={"after": head})
+        )
+        assert receivables["items"][0]["situation"] == "settled"
+        assert receivables["totals"]["amount_open"] == "0.00"
+        boletos = session.ok(session.get("/v1/erp/boletos", params={"after": head}))
+        assert boletos["items"][0]["status_label"] == "Pago"
+        customers = session.ok(session.get("/v1/erp/customers", params={"after": head}))
+        customer = next(c for c in customers["items"] if c["id"] == client["id"])
+        assert customer["open_amount"] == "0.00"
+        pdf = session.get(f"/v1/invoices/{invoice['id']}/pdf").content
+        assert "Pago" in pdf_text(pdf)

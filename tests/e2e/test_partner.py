@@ -257,6 +257,12 @@ def test_bad_signatures_are_401_and_record_nothing(
     assert "Invoice.Paid" not in history(tenant, invoice["id"])
 
 
+def log_size(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM ledger_events").fetchone()
+    return int(row[0]) if row else 0
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -281,10 +287,19 @@ def test_bad_signatures_are_401_and_record_nothing(
         },
     ],
 )
-def test_malformed_webhooks_are_422(api_url: str, payload: dict[str, Any]) -> None:
+def test_malformed_webhooks_are_422_and_record_nothing(
+    tenant: Session, api_url: str, api_database: str, payload: dict[str, Any]
+) -> None:
+    invoice = registered_invoice(tenant)
+    payload = payload | {
+        "data": {**payload.get("data", {}), "invoice_id": invoice["id"]}
+    }
+    before = log_size(api_database)
     response = deliver(api_url, payload)
     assert response.status_code == 422, response.text
     assert response.json()["errors"]
+    assert log_size(api_database) == before
+    assert history(tenant, invoice["id"]) == ["Invoice.Issued", "Invoice.Registered"]
 
 
 def test_a_received_payment_without_amount_is_422_and_records_nothing(
@@ -296,7 +311,10 @@ def test_a_received_payment_without_amount_is_422_and_records_nothing(
     assert "Invoice.Paid" not in history(tenant, invoice["id"])
 
 
-def test_an_unknown_invoice_or_provider_is_404(api_url: str) -> None:
+def test_an_unknown_invoice_or_provider_is_404_and_records_nothing(
+    api_url: str, api_database: str
+) -> None:
+    before = log_size(api_database)
     unknown = {"id": str(uuid4())}
     assert (
         deliver(
@@ -312,6 +330,7 @@ def test_an_unknown_invoice_or_provider_is_404(api_url: str) -> None:
     }
     assert deliver(api_url, by_charge).status_code == 404
     assert httpx.post(f"{api_url}/v1/webhooks/asaas", json={}).status_code == 404
+    assert log_size(api_database) == before
 
 
 def test_paying_an_unregistered_invoice_in_the_sandbox_is_409(tenant: Session) -> None:
@@ -449,5 +468,12 @@ def test_ledger_tick_marks_unpaid_invoices_past_due_overdue(
         assert "1 invoice(s) marked overdue" in result.stdout
         marked = session.ok(session.get(f"/v1/invoices/{due['id']}"))
         untouched = session.ok(session.get(f"/v1/invoices/{later['id']}"))
+        late = deliver(
+            base_url,
+            event("payment.received", marked, amount="150.00", method="boleto"),
+        )
+        paid = session.wait_for(due["id"], "paid")
     assert marked["status"] == "overdue"
     assert untouched["status"] == "awaiting_payment"
+    assert late.json() == {"result": "applied"}
+    assert paid["status"] == "paid"

@@ -89,3 +89,15 @@ def test_the_qr_code_and_amounts() -> None:
     assert qr_svg(EMV).startswith("<svg")
     assert brl(15000) == "R$\xa0150,00"
     assert brl(5) == "R$\xa00,05"
+
+
+def test_the_pdf_text_holds_the_digitable_line_and_the_amount() -> None:
+    import io  # noqa: PLC0415
+
+    from pypdf import PdfReader  # noqa: PLC0415
+
+    pdf = TemplateRenderer().pdf(a_document())
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert LINE in text
+    assert "R$\xa01.234,56" in text
+    assert "Nº 42" in text
