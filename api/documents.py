@@ -21,6 +21,7 @@ from application.documents import InvoiceDocument
 
 _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.DOTALL)
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_FILL_STYLE = re.compile(r'style="fill:(\w+);?"')
 
 
 def brl(cents: int) -> str:
@@ -39,7 +40,9 @@ def barcode_svg(barcode: str) -> str:
         }
     )
     text = rendered.decode() if isinstance(rendered, bytes) else str(rendered)
-    return _COMMENT.sub("", _PROLOGUE.sub("", text, count=1))
+    text = _COMMENT.sub("", _PROLOGUE.sub("", text, count=1))
+    # Presentation attributes rather than inline CSS, which WeasyPrint's SVG ignores.
+    return _FILL_STYLE.sub(r'fill="\1"', text)
 
 
 def qr_svg(payload: str) -> str:
