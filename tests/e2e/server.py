@@ -35,13 +35,25 @@ def running_server(
 
     The server inherits this process's environment plus ``env``, less ``unset``.
     """
+    with server_process(env, log_path, unset, port) as (base_url, _process):
+        yield base_url
+
+
+@contextmanager
+def server_process(
+    env: dict[str, str],
+    log_path: Path,
+    unset: tuple[str, ...] = (),
+    port: int | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like ``running_server``, yielding the process too (to kill it)."""
     port = port or free_port()
     defaults = {"LEDGER_DATA_DIR": str(log_path.parent / "data")}
     full_env = {
         k: v for k, v in {**os.environ, **defaults, **env}.items() if k not in unset
     }
     ledger = Path(sys.executable).with_name("ledger")
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen(  # noqa: S603 - our own console script
             [str(ledger), "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=full_env,
@@ -51,9 +63,10 @@ def running_server(
         base_url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_up(process, base_url, log_path)
-            yield base_url
+            yield base_url, process
         finally:
-            process.send_signal(signal.SIGTERM)
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:

@@ -1,4 +1,4 @@
-"""The live runner under faults: kills, lost connections, held writers, standbys."""
+"""Reliability of the views: kills, lost connections and NOTIFYs, held writers, standbys."""
 
 from __future__ import annotations
 
