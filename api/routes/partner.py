@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.auth import Commander
-from api.deps import ContainerDep, DecimalJSONRoute, LedgerDep
+from api.deps import ContainerDep, DecimalJSONRoute, LedgerDep, set_position
 from api.problems import ProblemError, documented
 from api.schemas import AmountIn, Strict
 from application.ledger import Ledger, NotificationRecorded
@@ -120,7 +120,7 @@ def _apply(
     responses=documented(401, 404, 422),
 )
 async def receive_webhook(
-    provider: str, request: Request, container: ContainerDep
+    provider: str, request: Request, response: Response, container: ContainerDep
 ) -> WebhookAck:
     """A payment notification from the partner (authenticated by its signature)."""
     gateway = container.gateway
@@ -150,6 +150,7 @@ async def receive_webhook(
         payload,
         recorded.result.value,
     )
+    set_position(response, container.ledger, recorded.position)
     return WebhookAck(result=recorded.result.value)
 
 

@@ -186,7 +186,9 @@ class LedgerMachine(RuleBasedStateMachine):
         if not hasattr(self, "reseller_id"):
             return
         caught_up = self.views.wait_for(self.position, 20)
-        assert caught_up, f"views at {self.views.watcher.positions}, want {self.position}"
+        assert caught_up, (
+            f"views at {self.views.watcher.positions}, want {self.position}"
+        )
         totals = self.views.receivables.query(
             self.reseller_id, date(2026, 11, 28)
         ).totals
