@@ -1,19 +1,30 @@
-"""``make bench``: every benchmark written so far, each beside its raw baseline."""
+"""``make bench``: every benchmark, each beside its raw PostgreSQL baseline.
+
+Results are printed as tables and written to ``bench/results.json``. Sizes are
+options; the defaults finish in a few minutes on two cores.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from bench import live, rebuild
+from bench import http, issue, live, query, rebuild, webhook
 
 
 def main() -> None:
-    """Run the benchmarks with their default sizes (or the sizes given)."""
+    """Run B1..B6 (and the live latency of the views)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000, help="B3 log size")
-    parser.add_argument("--samples", type=int, default=300, help="latency samples")
+    parser.add_argument("--invoices", type=int, default=200_000, help="B5 tenant size")
+    parser.add_argument("--seconds", type=float, default=10.0, help="B2 duration")
+    parser.add_argument("--samples", type=int, default=200, help="latency samples")
+    parser.add_argument("--count", type=int, default=2000, help="B1 commands")
     args = parser.parse_args()
     rebuild.main(["--events", str(args.events)])
+    issue.main(["--count", str(args.count)])
+    http.main(["--seconds", str(args.seconds)])
+    webhook.main(["--samples", str(min(args.samples, 100))])
+    query.main(["--invoices", str(args.invoices), "--samples", str(args.samples)])
     live.main(["--samples", str(args.samples)])
 
 

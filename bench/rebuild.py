@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
+
+import psutil
 
 from api.bootstrap import reader_of
 from bench.common import (
@@ -18,6 +25,24 @@ from projections import maintenance
 from projections.runner import VIEWS
 
 
+def cli_rebuild_peak_mb(url: str) -> float:
+    """B6: peak resident memory of ``ledger projections rebuild`` on this log."""
+    env = {**os.environ, "DATABASE_URL": url}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("ledger")), "projections", "rebuild"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    peak = 0
+    watched = psutil.Process(process.pid)
+    while process.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            peak = max(peak, watched.memory_info().rss)
+        time.sleep(0.05)
+    return peak / 1024 / 1024
+
+
 def run(events: int) -> dict[str, float | str]:
     """Generate ``events``, then time the raw baseline and the rebuild."""
     with scratch_database() as url:
@@ -29,6 +54,7 @@ def run(events: int) -> dict[str, float | str]:
             started = time.perf_counter()
             maintenance.rebuild(url, reader_of(ledger), VIEWS)
             seconds = time.perf_counter() - started
+            peak_mb = cli_rebuild_peak_mb(url)
         finally:
             ledger.close()
     rate = written / seconds
@@ -39,7 +65,12 @@ def run(events: int) -> dict[str, float | str]:
         "unit": "events/s",
         "events": written,
         "seconds": round(seconds, 2),
+        "rebuild_peak_rss_mb": round(peak_mb, 1),
     }
+    show(
+        "B6 peak memory of a rebuild (ledger projections rebuild)",
+        [("MiB", f"{peak_mb:.0f}", "-", "-")],
+    )
     show(
         f"B3 rebuild of {len(VIEWS)} views from {written:,} events",
         [

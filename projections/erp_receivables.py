@@ -54,6 +54,7 @@ def receivable_id(invoice_id: UUID) -> UUID:
 
 
 _LOAD = [(RECEIVABLES, by_originator)]
+_NAME_JOIN = "JOIN {0}.client_names n ON n.id = r.customer_id "
 AGING_BUCKETS = (
     ("current", "d <= 0"),
     ("days_1_30", "d BETWEEN 1 AND 30"),
@@ -176,6 +177,8 @@ class ErpReceivables(KeepsClientNames, View):
     ) -> Page:
         """Receivables by due date, with totals over every matching item."""
         conditions, params = self._filters(reseller_id, today, **filters)
+        # Totals scan every matching row: join the names only to filter by them.
+        by_name = any("n.search" in c.as_string(None) for c in conditions)
         where = sql.SQL(" AND ").join(conditions)
         schema = sql.Identifier(self.schema)
         totals_statement = sql.SQL(
@@ -184,9 +187,12 @@ class ErpReceivables(KeepsClientNames, View):
             " coalesce(sum(r.amount_paid_cents), 0)::bigint AS amount_paid,"
             " coalesce(sum(r.amount_cents) FILTER (WHERE r.situation = 'open'), 0)"
             "::bigint AS amount_open "
-            "FROM {0}.receivables r JOIN {0}.client_names n ON n.id = r.customer_id "
-            "WHERE {1}"
-        ).format(schema, where)
+            "FROM {0}.receivables r {2}WHERE {1}"
+        ).format(
+            schema,
+            where,
+            sql.SQL(_NAME_JOIN).format(schema) if by_name else sql.SQL(""),
+        )
         page_conditions = list(conditions)
         page_params = list(params)
         if cursor is not None:

@@ -1,0 +1,238 @@
+"""B2: POST /v1/invoices over HTTP at fixed concurrency; B6: the server's peak memory.
+
+Baseline in the same run: a bare FastAPI endpoint on the same server stack (uvicorn,
+one process) doing one raw INSERT per request. Then the ledger is driven at half its
+measured maximum rate to see its p99 there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import median, percentile, record, scratch_database, show
+from tests.e2e.conftest import SECRETS, new_tenant
+from tests.e2e.server import free_port, server_process
+
+Request = Callable[[httpx.Client], int]
+
+
+def closed_loop(
+    base_url: str, request: Request, concurrency: int, seconds: float
+) -> tuple[float, list[float]]:
+    """Requests/s and latencies (ms) with ``concurrency`` clients for ``seconds``."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client() -> None:
+        with httpx.Client(base_url=base_url, timeout=30) as http:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                request(http)
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    latencies.append(elapsed)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(latencies) / (time.perf_counter() - started), latencies
+
+
+def open_loop(
+    base_url: str, request: Request, rate: float, seconds: float
+) -> list[float]:
+    """Latencies (ms) when requests start at a fixed ``rate``, from their schedule."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    local = threading.local()
+
+    def one(scheduled: float) -> None:
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(base_url=base_url, timeout=30)
+        request(local.http)
+        with lock:
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+
+    interval = 1 / rate
+    start = time.perf_counter()
+    with ThreadPoolExecutor(32) as pool:
+        n = 0
+        while (now := time.perf_counter()) - start < seconds:
+            scheduled = start + n * interval
+            if scheduled > now:
+                time.sleep(scheduled - now)
+            pool.submit(one, scheduled)
+            n += 1
+    return latencies
+
+
+@contextmanager
+def bare_server(url: str, log: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url}
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.bare_app:app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                try:
+                    if httpx.post(f"{base}/insert").status_code == 201:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            yield base
+        finally:
+            process.terminate()
+            process.wait()
+
+
+@contextmanager
+def projector(env: dict[str, str], log: Path) -> Iterator[None]:
+    """A `ledger project` process beside the API."""
+    full = {**os.environ, **env}
+    full.pop("LEDGER_RUN_PROJECTIONS", None)
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("ledger")), "project"],
+            env=full,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield
+        finally:
+            process.terminate()
+            process.wait()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run(concurrency: int, seconds: float, tmp: Path) -> dict[str, dict[str, Any]]:
+    """B2 beside its baseline, then B6's server memory."""
+    with scratch_database() as url:
+        with bare_server(url, tmp / "bare.log") as base:
+            raw_rate, raw_lat = closed_loop(
+                base, lambda h: h.post("/insert").status_code, concurrency, seconds
+            )
+        # The production shape (docker-compose): the API serves, a separate
+        # `ledger project` keeps the views and runs the processes (registration,
+        # e-mail with its PDF rendering) on its own cores' worth of GIL.
+        env = {
+            "DATABASE_URL": url,
+            **SECRETS,
+            "LEDGER_DATA_DIR": str(tmp / "data"),
+            "LEDGER_RUN_PROJECTIONS": "false",
+        }
+        with (
+            projector(env, tmp / "project.log"),
+            server_process(env, tmp / "serve.log") as (base_url, process),
+        ):
+            session = new_tenant(base_url)
+            client = session.billable_client()
+            token = session.http.headers["Authorization"]
+            body = {
+                "client_id": client["id"],
+                "description": "Mensalidade",
+                "amount": "150.00",
+                "due_date": "2026-12-10",
+                "reference_month": "12",
+                "reference_year": "2026",
+            }
+
+            def issue(http: httpx.Client) -> int:
+                response = http.post(
+                    "/v1/invoices", json=body, headers={"Authorization": token}
+                )
+                return response.status_code
+
+            rate, lat = closed_loop(base_url, issue, concurrency, seconds)
+            half = open_loop(base_url, issue, rate / 2, seconds)
+            memory = peak_rss_mb(process.pid)
+    show(
+        f"B2 POST /v1/invoices, {concurrency} concurrent clients, {seconds:.0f} s",
+        [
+            (
+                "requests/s",
+                f"{rate:,.0f}",
+                f"{raw_rate:,.0f} bare INSERT",
+                f"{rate / raw_rate:.2f}x",
+            ),
+            ("p50 ms", f"{median(lat):.1f}", f"{median(raw_lat):.1f}", "-"),
+            (
+                "p99 ms",
+                f"{percentile(lat, 0.99):.1f}",
+                f"{percentile(raw_lat, 0.99):.1f}",
+                "-",
+            ),
+            (f"p99 ms at {rate / 2:,.0f}/s", f"{percentile(half, 0.99):.1f}", "-", "-"),
+        ],
+    )
+    show(
+        "B6 peak memory of ledger serve after B2", [("MiB", f"{memory:.0f}", "-", "-")]
+    )
+    return {
+        "B2": {
+            "value": round(rate, 1),
+            "baseline": round(raw_rate, 1),
+            "ratio": round(rate / raw_rate, 3),
+            "unit": "requests/s",
+            "p50_ms": round(median(lat), 2),
+            "p99_ms": round(percentile(lat, 0.99), 2),
+            "half_rate_p99_ms": round(percentile(half, 0.99), 2),
+        },
+        "B6_serve": {"value": round(memory, 1), "unit": "MiB peak RSS of ledger serve"},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.http [--concurrency N] [--seconds S]``."""
+    import tempfile  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = run(args.concurrency, args.seconds, Path(tmp))
+    for key, value in figures.items():
+        record(key, value)
+
+
+if __name__ == "__main__":
+    main()
