@@ -214,12 +214,12 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {python}"
 
 
-def record(key: str, figures: dict[str, float | str]) -> None:
-    """Merge ``figures`` under ``key`` into ``bench/results.json``."""
+def record(key: str, figures: dict[str, Any], *, merge: bool = False) -> None:
+    """Put ``figures`` under ``key`` in ``bench/results.json`` (or merge them in)."""
     results: dict[str, Any] = {}
     if RESULTS.exists():
         results = json.loads(RESULTS.read_text())
-    results[key] = figures
+    results[key] = ({**results.get(key, {}), **figures}) if merge else figures
     results["machine"] = machine()
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
