@@ -18,7 +18,7 @@ from domain.resellers import MAIN_BANK_ACCOUNT_NAME, Reseller, main_bank_account
 from projections.common import CLIENT_NAMES, KeepsClientNames
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
-from projections.view import View, by_originator, fold, like_pattern, on
+from projections.view import View, by_originator, customer_match, on
 
 ACCOUNTS = Table(
     "accounts",
@@ -176,12 +176,9 @@ class ErpBoletos(KeepsClientNames, View):
                 conditions.append(sql.SQL(condition))
                 params.append(value)
         if customer:
-            try:
-                params.append(UUID(customer))
-                conditions.append(sql.SQL("b.customer_id = %s"))
-            except ValueError:
-                params.append(like_pattern(fold(customer)))
-                conditions.append(sql.SQL("n.search LIKE %s"))
+            match, value = customer_match(customer, "b")
+            conditions.append(match)
+            params.append(value)
         statement = sql.SQL(
             _SELECT + "WHERE {1} ORDER BY b.invoice_code DESC LIMIT %s"
         ).format(sql.Identifier(self.schema), sql.SQL(" AND ").join(conditions))

@@ -14,12 +14,11 @@ from uuid import UUID
 from psycopg import sql
 
 from domain.clients import Client
-from domain.documents import compact_document_text
 from domain.invoices import Invoice
 from domain.resellers import CONSUMER_CUSTOMER_NAME, Reseller
 from projections.pages import Page, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
-from projections.view import View, by_originator, fold, like_pattern, on
+from projections.view import View, by_originator, fold, name_or_document, on
 
 CUSTOMERS = Table(
     "customers",
@@ -141,13 +140,9 @@ class ErpCustomers(View):
         conditions: list[sql.Composable] = [sql.SQL("reseller_id = %s")]
         params: list[Any] = [reseller_id]
         if q and q.strip():
-            match: sql.Composable = sql.SQL("search LIKE %s")
-            params.append(like_pattern(fold(q.strip())))
-            document = compact_document_text(q)
-            if document:
-                match = sql.SQL("({} OR document LIKE %s)").format(match)
-                params.append(like_pattern(document))
-            conditions.append(match)
+            condition, values = name_or_document(q)
+            conditions.append(condition)
+            params += values
         if cursor is not None:
             conditions.append(sql.SQL("seq < %s"))
             params.append(int(decode_cursor(cursor, 1)[0]))

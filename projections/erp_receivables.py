@@ -20,7 +20,7 @@ from domain.invoices import Invoice
 from projections.common import CLIENT_NAMES, KeepsClientNames, sao_paulo_date
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
-from projections.view import View, by_originator, fold, like_pattern, on
+from projections.view import View, by_originator, customer_match, on
 
 RECEIVABLES = Table(
     "receivables",
@@ -152,12 +152,9 @@ class ErpReceivables(KeepsClientNames, View):
                 conditions.append(sql.SQL(condition))
                 params.append(value)
         if customer:
-            try:
-                params.append(UUID(customer))
-                conditions.append(sql.SQL("r.customer_id = %s"))
-            except ValueError:
-                params.append(like_pattern(fold(customer)))
-                conditions.append(sql.SQL("n.search LIKE %s"))
+            match, value = customer_match(customer, "r")
+            conditions.append(match)
+            params.append(value)
         if overdue is not None:
             condition = "(r.situation = 'open' AND r.due_date < %s)"
             if not overdue:

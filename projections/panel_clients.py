@@ -8,10 +8,9 @@ from uuid import UUID
 from psycopg import sql
 
 from domain.clients import Client
-from domain.documents import compact_document_text
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
-from projections.view import View, by_originator, fold, like_pattern, on
+from projections.view import View, by_originator, fold, name_or_document, on
 
 CLIENTS = Table(
     "clients",
@@ -87,13 +86,9 @@ class PanelClients(View):
         conditions: list[sql.Composable] = [sql.SQL("reseller_id = %s")]
         params: list[Any] = [reseller_id]
         if q and q.strip():
-            name_match: sql.Composable = sql.SQL("search LIKE %s")
-            params.append(like_pattern(fold(q.strip())))
-            document = compact_document_text(q)
-            if document:
-                name_match = sql.SQL("({} OR document LIKE %s)").format(name_match)
-                params.append(like_pattern(document))
-            conditions.append(name_match)
+            condition, values = name_or_document(q)
+            conditions.append(condition)
+            params += values
         if cursor is not None:
             (seq,) = decode_cursor(cursor, 1)
             conditions.append(sql.SQL("seq < %s"))

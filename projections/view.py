@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
+from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
@@ -25,6 +26,7 @@ from psycopg import Cursor, sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from domain.documents import compact_document_text
 from projections.store import KeyFunc, Row, Rows, Table
 
 APPLICATION_NAME = "ledger"
@@ -221,3 +223,27 @@ def event_data(event: object, hidden: frozenset[str] = frozenset()) -> str:
 _ENVELOPE = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic"}
 )
+
+
+def name_or_document(q: str) -> tuple[sql.Composable, list[object]]:
+    """A condition on ``search``/``document``: ``q`` in the name or the document.
+
+    Case and accents are ignored on both sides; punctuation is ignored for documents.
+    """
+    condition: sql.Composable = sql.SQL("search LIKE %s")
+    params: list[object] = [like_pattern(fold(q.strip()))]
+    document = compact_document_text(q)
+    if document:
+        condition = sql.SQL("({} OR document LIKE %s)").format(condition)
+        params.append(like_pattern(document))
+    return condition, params
+
+
+def customer_match(customer: str, alias: str) -> tuple[sql.Composable, object]:
+    """``customer`` as an id (``<alias>.customer_id``) or a name substring (``n``)."""
+    try:
+        return sql.SQL("{}.customer_id = %s").format(sql.Identifier(alias)), UUID(
+            customer
+        )
+    except ValueError:
+        return sql.SQL("n.search LIKE %s"), like_pattern(fold(customer))
