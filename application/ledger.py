@@ -364,7 +364,12 @@ class Ledger(Application[UUID]):
     # -- contracts -------------------------------------------------------------
 
     def _contracts_of(self, client_id: UUID) -> list[Contract]:
-        """Every contract of a client, in the order they were opened."""
+        """A client's contracts in the order opened, up to the first open one.
+
+        Contract *n* + 1 is only ever opened after contract *n* was cancelled, so no
+        contract follows an open one: the search stops there, and the common case
+        (one active contract) costs one load, not a probe for the next id too.
+        """
         contracts: list[Contract] = []
         while True:
             contract = self._load(
@@ -373,6 +378,8 @@ class Ledger(Application[UUID]):
             if contract is None:
                 return contracts
             contracts.append(contract)
+            if contract.is_open:
+                return contracts
 
     def current_contract(self, reseller_id: UUID, client_id: UUID) -> Contract | None:
         """The client's latest contract, cancelled or not (``None``: never had one)."""
