@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from uuid import uuid4
 
 import psycopg
 from psycopg import sql
@@ -126,3 +129,27 @@ class EmbeddedPostgres:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextmanager
+def temporary_database(
+    prefix: str, server_url: str | None, data_dir: Path
+) -> Iterator[str]:
+    """A fresh database, dropped afterwards, on ``server_url`` or an embedded server.
+
+    For test sessions and benchmarks: without a server URL, an embedded PostgreSQL
+    is started in ``data_dir`` for the duration.
+    """
+    embedded: EmbeddedPostgres | None = None
+    if not server_url:
+        embedded = EmbeddedPostgres(data_dir)
+        embedded.start()
+        server_url = embedded.server_url
+    name = f"{prefix}_{uuid4().hex[:12]}"
+    create_database(server_url, name)
+    try:
+        yield with_database(server_url, name)
+    finally:
+        drop_database(server_url, name)
+        if embedded is not None:
+            embedded.stop()

@@ -18,13 +18,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from api.database import (
-    EmbeddedPostgres,
-    create_database,
-    drop_database,
-    eventsourcing_env,
-    with_database,
-)
+from api.database import eventsourcing_env, temporary_database
 from application.ledger import Ledger
 from application.passwords import Passwords
 from domain.clients import Client, ContactDetails
@@ -43,20 +37,10 @@ RESULTS = Path(__file__).with_name("results.json")
 @contextmanager
 def scratch_database() -> Iterator[str]:
     """A fresh database on ``DATABASE_URL`` (or an embedded server), dropped after."""
-    server = os.environ.get("DATABASE_URL")
-    embedded = None
-    if not server:
-        embedded = EmbeddedPostgres(Path(".ledger-bench"))
-        embedded.start()
-        server = embedded.server_url
-    name = f"ledger_bench_{uuid4().hex[:8]}"
-    create_database(server, name)
-    try:
-        yield with_database(server, name)
-    finally:
-        drop_database(server, name)
-        if embedded is not None:
-            embedded.stop()
+    with temporary_database(
+        "ledger_bench", os.environ.get("DATABASE_URL"), Path(".ledger-bench")
+    ) as url:
+        yield url
 
 
 def ledger_on(url: str) -> Ledger:

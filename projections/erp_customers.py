@@ -8,17 +8,15 @@ arrive in.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 from uuid import UUID
-
-from psycopg import sql
 
 from domain.clients import Client
 from domain.invoices import Invoice
 from domain.resellers import CONSUMER_CUSTOMER_NAME, Reseller
-from projections.pages import Page, check_limit, decode_cursor, page_of
+from projections.pages import Page
 from projections.store import Rows, Table
-from projections.view import View, by_originator, fold, name_or_document, on
+from projections.view import View, by_originator, fold, on
 
 CUSTOMERS = Table(
     "customers",
@@ -137,18 +135,6 @@ class ErpCustomers(View):
         cursor: str | None = None,
     ) -> Page:
         """Customers newest first; ``q`` matches name or document."""
-        conditions: list[sql.Composable] = [sql.SQL("reseller_id = %s")]
-        params: list[Any] = [reseller_id]
-        if q and q.strip():
-            condition, values = name_or_document(q)
-            conditions.append(condition)
-            params += values
-        if cursor is not None:
-            conditions.append(sql.SQL("seq < %s"))
-            params.append(int(decode_cursor(cursor, 1)[0]))
-        statement = sql.SQL(
-            "SELECT * FROM {}.customers WHERE {} ORDER BY seq DESC LIMIT %s"
-        ).format(sql.Identifier(self.schema), sql.SQL(" AND ").join(conditions))
-        params.append(check_limit(limit) + 1)
-        rows = self.fetch_all(statement, params)
-        return page_of(rows, limit, "seq")
+        return self.newest_first(
+            "customers", reseller_id, q=q, limit=limit, cursor=cursor
+        )

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 from uuid import UUID
 
 from psycopg import sql
 
 from domain.clients import Client
-from projections.pages import Page, Row, check_limit, decode_cursor, page_of
+from projections.pages import Page, Row
 from projections.store import Rows, Table
-from projections.view import View, by_originator, fold, name_or_document, on
+from projections.view import View, by_originator, fold, on
 
 CLIENTS = Table(
     "clients",
@@ -83,22 +83,9 @@ class PanelClients(View):
         cursor: str | None = None,
     ) -> Page:
         """Clients newest first; ``q`` matches name or document, loosely."""
-        conditions: list[sql.Composable] = [sql.SQL("reseller_id = %s")]
-        params: list[Any] = [reseller_id]
-        if q and q.strip():
-            condition, values = name_or_document(q)
-            conditions.append(condition)
-            params += values
-        if cursor is not None:
-            (seq,) = decode_cursor(cursor, 1)
-            conditions.append(sql.SQL("seq < %s"))
-            params.append(int(seq))
-        statement = sql.SQL(
-            "SELECT * FROM {}.clients WHERE {} ORDER BY seq DESC LIMIT %s"
-        ).format(sql.Identifier(self.schema), sql.SQL(" AND ").join(conditions))
-        params.append(check_limit(limit) + 1)
-        rows = self.fetch_all(statement, params)
-        return page_of(rows, limit, "seq")
+        return self.newest_first(
+            "clients", reseller_id, q=q, limit=limit, cursor=cursor
+        )
 
     def get(self, reseller_id: UUID, client_id: UUID) -> Row | None:
         """One client of the tenant, or ``None``."""

@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from domain.documents import compact_document_text
+from projections.pages import Page, check_limit, decode_cursor, page_of
 from projections.store import KeyFunc, Row, Rows, Table
 
 APPLICATION_NAME = "ledger"
@@ -110,6 +111,35 @@ class View(TrackingRecorder):
         """Run a query on the pool; the first row as a dict, or ``None``."""
         rows = self.fetch_all(statement, params)
         return rows[0] if rows else None
+
+    def newest_first(
+        self,
+        table: str,
+        reseller_id: UUID,
+        *,
+        q: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page:
+        """A tenant's rows of ``table`` newest first (by ``seq``), searched by ``q``."""
+        conditions: list[sql.Composable] = [sql.SQL("reseller_id = %s")]
+        params: list[Any] = [reseller_id]
+        if q and q.strip():
+            condition, values = name_or_document(q)
+            conditions.append(condition)
+            params += values
+        if cursor is not None:
+            conditions.append(sql.SQL("seq < %s"))
+            params.append(int(decode_cursor(cursor, 1)[0]))
+        statement = sql.SQL(
+            "SELECT * FROM {}.{} WHERE {} ORDER BY seq DESC LIMIT %s"
+        ).format(
+            sql.Identifier(self.schema),
+            sql.Identifier(table),
+            sql.SQL(" AND ").join(conditions),
+        )
+        params.append(check_limit(limit) + 1)
+        return page_of(self.fetch_all(statement, params), limit, "seq")
 
     # -- structure -------------------------------------------------------------
 

@@ -19,10 +19,10 @@ from psycopg_pool import ConnectionPool
 
 from api.bootstrap import reader_of
 from api.database import (
-    EmbeddedPostgres,
     create_database,
     drop_database,
     eventsourcing_env,
+    temporary_database,
     with_database,
 )
 from application.ledger import Ledger
@@ -33,20 +33,12 @@ from projections.runner import ProjectionRunner
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    server_url = os.environ.get("DATABASE_URL")
-    embedded: EmbeddedPostgres | None = None
-    if not server_url:
-        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="ledger-tests-")))
-        embedded.start()
-        server_url = embedded.server_url
-    dbname = f"ledger_test_{uuid4().hex[:12]}"
-    create_database(server_url, dbname)
-    try:
-        yield with_database(server_url, dbname)
-    finally:
-        drop_database(server_url, dbname)
-        if embedded is not None:
-            embedded.stop()
+    with temporary_database(
+        "ledger_test",
+        os.environ.get("DATABASE_URL"),
+        Path(tempfile.mkdtemp(prefix="ledger-tests-")),
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
