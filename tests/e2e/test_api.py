@@ -679,3 +679,45 @@ def test_openapi_and_docs_are_served(api_url: str) -> None:
 def test_a_new_tenant_helper_isolates_tests(api_url: str) -> None:
     first, second = new_tenant(api_url), new_tenant(api_url)
     assert first.reseller_id != second.reseller_id
+
+
+def test_the_audit_feed_pages_by_position(tenant: Session) -> None:
+    for _ in range(3):
+        tenant.client()
+    first = tenant.ok(tenant.get("/v1/audit/events", params={"limit": 2}))
+    assert len(first["items"]) == 2
+    assert first["next_after"] == first["items"][-1]["position"]
+    rest = tenant.ok(
+        tenant.get(
+            "/v1/audit/events", params={"after": first["next_after"], "limit": 1000}
+        )
+    )
+    positions = [e["position"] for e in first["items"] + rest["items"]]
+    assert positions == sorted(set(positions))
+    assert rest["next_after"] is None
+    assert [e["type"] for e in rest["items"]][-3:] == ["Client.Registered"] * 3
+    assert_problem(tenant.get("/v1/audit/events", params={"limit": 1001}), 422)
+
+
+def test_the_invoice_list_filters_by_due_dates_status_and_client(
+    tenant: Session,
+) -> None:
+    ana, bia = tenant.billable_client(), tenant.billable_client()
+    early = tenant.ok(tenant.invoice(ana["id"], due_date="2026-12-05"), 201)
+    late = tenant.ok(tenant.invoice(bia["id"], due_date="2027-01-20"), 201)
+    tenant.post(f"/v1/invoices/{late['id']}/cancel", json={"reason": "x"})
+    after = max(
+        e["position"]
+        for e in tenant.ok(tenant.get(f"/v1/invoices/{late['id']}/events"))["items"]
+    )
+
+    def ids(**params: object) -> list[str]:
+        listed = tenant.ok(
+            tenant.get("/v1/invoices", params={"after": after, **params})
+        )
+        return [i["id"] for i in listed["items"]]
+
+    assert ids(due_to="2026-12-31") == [early["id"]]
+    assert ids(due_from="2027-01-01") == [late["id"]]
+    assert ids(status="cancelled") == [late["id"]]
+    assert ids(client_id=ana["id"]) == [early["id"]]
