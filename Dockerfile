@@ -3,7 +3,8 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1
+    PIP_NO_CACHE_DIR=1 \
+    LEDGER_DATA_DIR=/home/ledger/data
 
 # WeasyPrint (invoice PDFs) needs Pango; DejaVu is the template's font.
 RUN apt-get update \
