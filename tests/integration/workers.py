@@ -63,7 +63,10 @@ def lock_owners(database_url: str) -> dict[int, str]:
         rows = conn.execute(
             "SELECT l.objid::bigint, a.application_name FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s",
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s"
+            # Advisory locks are per database; other tests' runners hold the same keys.
+            " AND l.database = (SELECT oid FROM pg_database"
+            " WHERE datname = current_database())",
             (0x1ED6E7,),
         ).fetchall()
     return {int(objid): str(name) for objid, name in rows}
