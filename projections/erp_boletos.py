@@ -18,7 +18,7 @@ from domain.resellers import MAIN_BANK_ACCOUNT_NAME, Reseller, main_bank_account
 from projections.common import CLIENT_NAMES, KeepsClientNames
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
-from projections.view import View, by_originator, customer_match, on
+from projections.view import View, add_filters, by_originator, customer_match, on
 
 ACCOUNTS = Table(
     "accounts",
@@ -171,10 +171,7 @@ class ErpBoletos(KeepsClientNames, View):
         ]
         if cursor is not None:
             filters.append(("b.invoice_code < %s", int(decode_cursor(cursor, 1)[0])))
-        for condition, value in filters:
-            if value is not None:
-                conditions.append(sql.SQL(condition))
-                params.append(value)
+        add_filters(conditions, params, filters)
         if customer:
             match, value = customer_match(customer, "b")
             conditions.append(match)

@@ -20,7 +20,7 @@ from domain.invoices import Invoice
 from projections.common import CLIENT_NAMES, KeepsClientNames, sao_paulo_date
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
-from projections.view import View, by_originator, customer_match, on
+from projections.view import View, add_filters, by_originator, customer_match, on
 
 RECEIVABLES = Table(
     "receivables",
@@ -147,10 +147,7 @@ class ErpReceivables(KeepsClientNames, View):
             ("r.due_date >= %s", due_from),
             ("r.due_date <= %s", due_to),
         ]
-        for condition, value in simple:
-            if value is not None:
-                conditions.append(sql.SQL(condition))
-                params.append(value)
+        add_filters(conditions, params, simple)
         if customer:
             match, value = customer_match(customer, "r")
             conditions.append(match)

@@ -12,7 +12,7 @@ from domain.invoices import Invoice
 from projections.common import CLIENT_NAMES, KeepsClientNames
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
-from projections.view import View, by_originator, on
+from projections.view import View, add_filters, by_originator, on
 
 INVOICES = Table(
     "invoices",
@@ -162,7 +162,7 @@ class PanelInvoices(KeepsClientNames, View):
         cursor: str | None = None,
     ) -> Page:
         """Invoices newest code first; ``reference`` is ``(year, month)``."""
-        conditions = [sql.SQL("i.reseller_id = %s")]
+        conditions: list[sql.Composable] = [sql.SQL("i.reseller_id = %s")]
         params: list[Any] = [reseller_id]
         filters: list[tuple[str, object]] = [
             ("i.status = %s", status),
@@ -175,10 +175,7 @@ class PanelInvoices(KeepsClientNames, View):
             filters += [("i.reference_month = %s", reference[1])]
         if cursor is not None:
             filters.append(("i.code < %s", int(decode_cursor(cursor, 1)[0])))
-        for condition, value in filters:
-            if value is not None:
-                conditions.append(sql.SQL(condition))
-                params.append(value)
+        add_filters(conditions, params, filters)
         statement = sql.SQL(_SELECT + "WHERE {1} ORDER BY i.code DESC LIMIT %s").format(
             sql.Identifier(self.schema), sql.SQL(" AND ").join(conditions)
         )

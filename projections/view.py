@@ -277,3 +277,15 @@ def customer_match(customer: str, alias: str) -> tuple[sql.Composable, object]:
         )
     except ValueError:
         return sql.SQL("n.search LIKE %s"), like_pattern(fold(customer))
+
+
+def add_filters(
+    conditions: list[sql.Composable],
+    params: list[Any],
+    filters: Sequence[tuple[str, object]],
+) -> None:
+    """Append each ``(condition, value)`` whose value was given (is not ``None``)."""
+    for condition, value in filters:
+        if value is not None:
+            conditions.append(sql.SQL(condition))
+            params.append(value)
