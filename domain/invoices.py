@@ -239,10 +239,6 @@ class Invoice(LedgerAggregate):
         if self.status not in TRANSITIONS[action]:
             raise InvalidTransitionError("invoice", self.status.value, action)
 
-    def can(self, action: str) -> bool:
-        """Whether ``action`` (a key of ``TRANSITIONS``) applies now."""
-        return self.status in TRANSITIONS[action]
-
     def register(self, charge: Charge) -> None:
         """Record the partner's charge; the invoice now awaits payment."""
         self._check("register")
