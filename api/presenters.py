@@ -20,21 +20,10 @@ from domain.clients import Client
 from domain.contracts import Contract, ContractStatus
 from domain.invoices import Invoice, InvoiceStatus
 from domain.money import format_amount
+from domain.vocabulary import BoletoStatus, ReceivableSituation
 
 Row = dict[str, Any]
 
-SITUATION_LABELS = {
-    "open": "Aberto",
-    "settled": "Pago/Liquidado",
-    "cancelled": "Cancelado",
-    "refunded": "Estornado",
-}
-BOLETO_LABELS = {
-    "registered": "Registrado",
-    "overdue": "Vencido",
-    "paid": "Pago",
-    "cancelled": "Cancelado",
-}
 AGING_BUCKETS = ("current", "days_1_30", "days_31_60", "days_61_90", "days_over_90")
 
 
@@ -65,7 +54,7 @@ def contract(aggregate: Contract, client_name: str) -> ContractPublic:
         id=aggregate.id,
         client_id=aggregate.client_id,
         client_name=client_name,
-        status=aggregate.status.value,
+        status=aggregate.status,
         status_label=aggregate.status.label,
         created_at=aggregate.created_on,
         activated_at=aggregate.activated_at,
@@ -75,9 +64,11 @@ def contract(aggregate: Contract, client_name: str) -> ContractPublic:
 
 def contract_row(row: Row) -> ContractPublic:
     """A contract from the panel view."""
+    status = ContractStatus(row["status"])
     return ContractPublic(
-        **{k: row[k] for k in ("id", "client_id", "client_name", "status")},
-        status_label=ContractStatus(row["status"]).label,
+        **{k: row[k] for k in ("id", "client_id", "client_name")},
+        status=status,
+        status_label=status.label,
         created_at=row["created_at"],
         activated_at=row["activated_at"],
         updated_at=row["updated_at"],
@@ -99,7 +90,7 @@ def invoice(aggregate: Invoice, client_name: str) -> InvoicePublic:
         due_date=aggregate.due_date,
         reference_month=aggregate.reference_month,
         reference_year=aggregate.reference_year,
-        status=aggregate.status.value,
+        status=aggregate.status,
         status_label=aggregate.status.label,
         boleto=None
         if charge is None
@@ -124,6 +115,7 @@ def invoice(aggregate: Invoice, client_name: str) -> InvoicePublic:
 def invoice_row(row: Row) -> InvoicePublic:
     """An invoice from the panel view."""
     registered = row["barcode"] is not None
+    status = InvoiceStatus(row["status"])
     return InvoicePublic(
         id=row["id"],
         code=row["code"],
@@ -136,8 +128,8 @@ def invoice_row(row: Row) -> InvoicePublic:
         due_date=row["due_date"],
         reference_month=row["reference_month"],
         reference_year=row["reference_year"],
-        status=row["status"],
-        status_label=InvoiceStatus(row["status"]).label,
+        status=status,
+        status_label=status.label,
         boleto=BoletoPublic(
             bank_code=row["bank_code"],
             our_number=row["our_number"],
@@ -171,6 +163,7 @@ def customer_row(row: Row) -> CustomerPublic:
 
 def receivable_row(row: Row) -> ReceivablePublic:
     """An ERP receivable."""
+    situation = ReceivableSituation(row["situation"])
     return ReceivablePublic(
         id=row["id"],
         invoice_id=row["invoice_id"],
@@ -183,14 +176,15 @@ def receivable_row(row: Row) -> ReceivablePublic:
         issue_date=row["issue_date"],
         due_date=row["due_date"],
         settled_at=row["settled_at"],
-        situation=row["situation"],
-        situation_label=SITUATION_LABELS[row["situation"]],
+        situation=situation,
+        situation_label=situation.label,
         overdue=row["overdue"],
     )
 
 
 def boleto_row(row: Row) -> BoletoItemPublic:
     """A boleto of bank control."""
+    status = BoletoStatus(row["status"])
     return BoletoItemPublic(
         id=row["id"],
         invoice_id=row["invoice_id"],
@@ -202,8 +196,8 @@ def boleto_row(row: Row) -> BoletoItemPublic:
         barcode=row["barcode"],
         amount=format_amount(row["amount_cents"]),
         due_date=row["due_date"],
-        status=row["status"],
-        status_label=BOLETO_LABELS[row["status"]],
+        status=status,
+        status_label=status.label,
         paid_at=row["paid_at"],
     )
 

@@ -8,15 +8,28 @@ it back as a string with two places.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    WithJsonSchema,
+)
+from pydantic_core import CoreSchema, core_schema
 
+from domain.contracts import ContractStatus
 from domain.errors import InvalidInputError
+from domain.invoices import InvoiceStatus
 from domain.money import parse_amount
+from domain.vocabulary import BoletoStatus, ReceivableSituation
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -68,7 +81,30 @@ Money = Annotated[
         {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2}$", "examples": ["150.00"]}
     ),
 ]
-Text = Annotated[str, Field(max_length=1000)]
+
+
+@dataclass(frozen=True)
+class CodesOf:
+    """Makes a ``str`` one of a vocabulary's codes, as a ``Literal`` of them would.
+
+    The field is typed ``str``, not the enum: FastAPI would publish every enum it
+    finds in a field as a schema component of its own. OpenAPI thus lists the codes
+    inline and a wrong code is refused with the message a ``Literal`` gives.
+    """
+
+    vocabulary: type[StrEnum]
+
+    def __get_pydantic_core_schema__(
+        self, _source: type[str], _handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        """A literal of the vocabulary's codes, in their order."""
+        return core_schema.literal_schema([code.value for code in self.vocabulary])
+
+
+InvoiceStatusCode = Annotated[str, CodesOf(InvoiceStatus)]
+ContractStatusCode = Annotated[str, CodesOf(ContractStatus)]
+ReceivableSituationCode = Annotated[str, CodesOf(ReceivableSituation)]
+BoletoStatusCode = Annotated[str, CodesOf(BoletoStatus)]
 
 
 class Strict(BaseModel):
@@ -198,7 +234,7 @@ class ContractPublic(BaseModel):
     id: UUID
     client_id: UUID
     client_name: str
-    status: Literal["trial", "active", "suspended", "cancelled"]
+    status: ContractStatusCode
     status_label: str
     created_at: datetime
     activated_at: datetime | None
@@ -262,15 +298,7 @@ class InvoicePublic(BaseModel):
     due_date: date
     reference_month: str
     reference_year: str
-    status: Literal[
-        "processing",
-        "awaiting_payment",
-        "overdue",
-        "paid",
-        "cancelled",
-        "failed",
-        "refunded",
-    ]
+    status: InvoiceStatusCode
     status_label: str
     boleto: BoletoPublic | None
     pix: PixPublic | None
@@ -325,7 +353,7 @@ class ReceivablePublic(BaseModel):
     issue_date: date
     due_date: date
     settled_at: datetime | None
-    situation: Literal["open", "settled", "cancelled", "refunded"]
+    situation: ReceivableSituationCode
     situation_label: str
     overdue: bool
 
@@ -374,7 +402,7 @@ class BoletoItemPublic(BaseModel):
     barcode: str | None
     amount: Money
     due_date: date
-    status: Literal["registered", "overdue", "paid", "cancelled"]
+    status: BoletoStatusCode
     status_label: str
     paid_at: datetime | None
 

@@ -15,6 +15,7 @@ from psycopg import sql
 from domain.base import derived_id
 from domain.invoices import Invoice
 from domain.resellers import MAIN_BANK_ACCOUNT_NAME, Reseller, main_bank_account_id
+from domain.vocabulary import BoletoStatus
 from projections.common import CLIENT_NAMES, KeepsClientNames
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
@@ -112,7 +113,7 @@ class ErpBoletos(KeepsClientNames, View):
         rows.update(
             BOLETOS,
             event.originator_id,
-            status="registered",
+            status=BoletoStatus.REGISTERED,
             our_number=event.our_number,
             digitable_line=event.digitable_line,
             barcode=event.barcode,
@@ -127,17 +128,17 @@ class ErpBoletos(KeepsClientNames, View):
     def _overdue(
         self, rows: Rows, event: Invoice.BecameOverdue, _position: int
     ) -> None:
-        self._set_status(rows, event.originator_id, status="overdue")
+        self._set_status(rows, event.originator_id, status=BoletoStatus.OVERDUE)
 
     @on(Invoice.Paid, load=_LOAD)
     def _paid(self, rows: Rows, event: Invoice.Paid, _position: int) -> None:
         self._set_status(
-            rows, event.originator_id, status="paid", paid_at=event.paid_at
+            rows, event.originator_id, status=BoletoStatus.PAID, paid_at=event.paid_at
         )
 
     @on(Invoice.Cancelled, load=_LOAD)
     def _cancelled(self, rows: Rows, event: Invoice.Cancelled, _position: int) -> None:
-        self._set_status(rows, event.originator_id, status="cancelled")
+        self._set_status(rows, event.originator_id, status=BoletoStatus.CANCELLED)
 
     def accounts(self, reseller_id: UUID) -> list[Row]:
         """The tenant's bank accounts."""

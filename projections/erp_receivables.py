@@ -10,13 +10,14 @@ computed when queried, never stored.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
 
 from psycopg import sql
 
 from domain.base import derived_id
 from domain.invoices import Invoice
+from domain.vocabulary import ReceivableSituation
 from projections.common import CLIENT_NAMES, KeepsClientNames, sao_paulo_date
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
@@ -63,13 +64,23 @@ AGING_BUCKETS = (
     ("days_over_90", "d > 90"),
 )
 """Aging buckets by ``d``, the days past due on the report date."""
+_OPEN = sql.Literal(ReceivableSituation.OPEN)
+_OVERDUE = sql.SQL("(r.situation = {} AND r.due_date < %s)").format(_OPEN)
+"""Whether an item is overdue on the date given as parameter."""
 _SELECT = (
     "SELECT r.*, n.name AS customer_name, "
-    "CASE WHEN r.situation = 'open' THEN r.amount_cents ELSE 0 END"
-    " AS amount_open_cents,"
-    " (r.situation = 'open' AND r.due_date < %s) AS overdue "
-    "FROM {0}.receivables r JOIN {0}.client_names n ON n.id = r.customer_id "
+    "CASE WHEN r.situation = {open} THEN r.amount_cents ELSE 0 END"
+    " AS amount_open_cents, {overdue} AS overdue "
+    "FROM {schema}.receivables r JOIN {schema}.client_names n ON n.id = r.customer_id "
 )
+
+
+class _Filters(NamedTuple):
+    """A query's conditions, their parameters, and whether one matches names."""
+
+    conditions: list[sql.Composable]
+    params: list[Any]
+    by_name: bool
 
 
 class ErpReceivables(KeepsClientNames, View):
@@ -93,7 +104,7 @@ class ErpReceivables(KeepsClientNames, View):
                 "amount_paid_cents": 0,
                 "issue_date": event.issue_date,
                 "due_date": event.due_date,
-                "situation": "open",
+                "situation": ReceivableSituation.OPEN,
             },
         )
 
@@ -104,7 +115,7 @@ class ErpReceivables(KeepsClientNames, View):
             rows.update(
                 RECEIVABLES,
                 event.originator_id,
-                situation="settled",
+                situation=ReceivableSituation.SETTLED,
                 amount_paid_cents=event.amount_cents,
                 settled_at=event.paid_at,
                 closed_on=item["closed_on"] or sao_paulo_date(event.paid_at),
@@ -117,13 +128,15 @@ class ErpReceivables(KeepsClientNames, View):
             rows.update(
                 RECEIVABLES,
                 event.originator_id,
-                situation="cancelled",
+                situation=ReceivableSituation.CANCELLED,
                 closed_on=item["closed_on"] or sao_paulo_date(event.cancelled_at),
             )
 
     @on(Invoice.Refunded, load=_LOAD)
     def _refunded(self, rows: Rows, event: Invoice.Refunded, _position: int) -> None:
-        rows.update(RECEIVABLES, event.originator_id, situation="refunded")
+        rows.update(
+            RECEIVABLES, event.originator_id, situation=ReceivableSituation.REFUNDED
+        )
 
     def _filters(  # noqa: PLR0913 - one argument per documented filter
         self,
@@ -137,7 +150,7 @@ class ErpReceivables(KeepsClientNames, View):
         due_from: date | None = None,
         due_to: date | None = None,
         overdue: bool | None = None,
-    ) -> tuple[list[sql.Composable], list[Any]]:
+    ) -> _Filters:
         conditions: list[sql.Composable] = [sql.SQL("r.reseller_id = %s")]
         params: list[Any] = [reseller_id]
         simple: list[tuple[str, object]] = [
@@ -148,17 +161,16 @@ class ErpReceivables(KeepsClientNames, View):
             ("r.due_date <= %s", due_to),
         ]
         add_filters(conditions, params, simple)
+        by_name = False
         if customer:
             match, value = customer_match(customer, "r")
             conditions.append(match)
             params.append(value)
+            by_name = not isinstance(value, UUID)  # else it matched the id
         if overdue is not None:
-            condition = "(r.situation = 'open' AND r.due_date < %s)"
-            if not overdue:
-                condition = f"NOT {condition}"
-            conditions.append(sql.SQL(condition))
+            conditions.append(_OVERDUE if overdue else sql.SQL("NOT ") + _OVERDUE)
             params.append(today)
-        return conditions, params
+        return _Filters(conditions, params, by_name)
 
     def query(
         self,
@@ -170,22 +182,22 @@ class ErpReceivables(KeepsClientNames, View):
         **filters: Any,  # noqa: ANN401 - the documented filters, passed through
     ) -> Page:
         """Receivables by due date, with totals over every matching item."""
-        conditions, params = self._filters(reseller_id, today, **filters)
+        conditions, params, by_name = self._filters(reseller_id, today, **filters)
         # Totals scan every matching row: join the names only to filter by them.
-        by_name = any("n.search" in c.as_string(None) for c in conditions)
         where = sql.SQL(" AND ").join(conditions)
         schema = sql.Identifier(self.schema)
         totals_statement = sql.SQL(
             "SELECT count(*) AS count,"
             " coalesce(sum(r.amount_cents), 0)::bigint AS amount,"
             " coalesce(sum(r.amount_paid_cents), 0)::bigint AS amount_paid,"
-            " coalesce(sum(r.amount_cents) FILTER (WHERE r.situation = 'open'), 0)"
+            " coalesce(sum(r.amount_cents) FILTER (WHERE r.situation = {3}), 0)"
             "::bigint AS amount_open "
             "FROM {0}.receivables r {2}WHERE {1}"
         ).format(
             schema,
             where,
             sql.SQL(_NAME_JOIN).format(schema) if by_name else sql.SQL(""),
+            _OPEN,
         )
         page_conditions = list(conditions)
         page_params = list(params)
@@ -194,8 +206,13 @@ class ErpReceivables(KeepsClientNames, View):
             page_conditions.append(sql.SQL("(r.due_date, r.invoice_code) > (%s, %s)"))
             page_params += [date.fromisoformat(due), int(code)]
         statement = sql.SQL(
-            _SELECT + "WHERE {1} ORDER BY r.due_date, r.invoice_code LIMIT %s"
-        ).format(schema, sql.SQL(" AND ").join(page_conditions))
+            _SELECT + "WHERE {where} ORDER BY r.due_date, r.invoice_code LIMIT %s"
+        ).format(
+            schema=schema,
+            open=_OPEN,
+            overdue=_OVERDUE,
+            where=sql.SQL(" AND ").join(page_conditions),
+        )
         totals = self.fetch_one(totals_statement, params) or {}
         rows = self.fetch_all(statement, [today, *page_params, check_limit(limit) + 1])
         page = page_of(rows, limit, "due_date", "invoice_code")

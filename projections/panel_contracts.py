@@ -7,7 +7,7 @@ from uuid import UUID
 
 from psycopg import sql
 
-from domain.contracts import Contract
+from domain.contracts import Contract, ContractStatus
 from projections.common import CLIENT_NAMES, KeepsClientNames
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
@@ -48,7 +48,7 @@ class PanelContracts(KeepsClientNames, View):
                 "id": event.originator_id,
                 "reseller_id": event.reseller_id,
                 "client_id": event.client_id,
-                "status": "trial",
+                "status": ContractStatus.TRIAL,
                 "created_at": event.timestamp,
                 "activated_at": None,
                 "updated_at": event.timestamp,
@@ -61,7 +61,7 @@ class PanelContracts(KeepsClientNames, View):
         rows.update(
             CONTRACTS,
             event.originator_id,
-            status="active",
+            status=ContractStatus.ACTIVE,
             activated_at=event.activated_at,
             updated_at=event.timestamp,
         )
@@ -71,7 +71,7 @@ class PanelContracts(KeepsClientNames, View):
         rows.update(
             CONTRACTS,
             event.originator_id,
-            status="suspended",
+            status=ContractStatus.SUSPENDED,
             updated_at=event.timestamp,
         )
 
@@ -80,7 +80,7 @@ class PanelContracts(KeepsClientNames, View):
         rows.update(
             CONTRACTS,
             event.originator_id,
-            status="cancelled",
+            status=ContractStatus.CANCELLED,
             updated_at=event.timestamp,
         )
 

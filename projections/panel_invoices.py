@@ -8,7 +8,7 @@ from uuid import UUID
 
 from psycopg import sql
 
-from domain.invoices import Invoice
+from domain.invoices import Invoice, InvoiceStatus
 from projections.common import CLIENT_NAMES, KeepsClientNames
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
@@ -79,7 +79,7 @@ class PanelInvoices(KeepsClientNames, View):
                 "due_date": event.due_date,
                 "reference_month": event.reference_month,
                 "reference_year": event.reference_year,
-                "status": "processing",
+                "status": InvoiceStatus.PROCESSING,
                 "created_at": event.timestamp,
                 "updated_at": event.timestamp,
             },
@@ -92,7 +92,7 @@ class PanelInvoices(KeepsClientNames, View):
         rows.update(
             INVOICES,
             event.originator_id,
-            status="awaiting_payment",
+            status=InvoiceStatus.AWAITING_PAYMENT,
             charge_id=event.charge_id,
             bank_code=event.bank_code,
             our_number=event.our_number,
@@ -109,7 +109,7 @@ class PanelInvoices(KeepsClientNames, View):
         rows.update(
             INVOICES,
             event.originator_id,
-            status="failed",
+            status=InvoiceStatus.FAILED,
             failure_reason=event.reason,
             updated_at=event.timestamp,
         )
@@ -119,7 +119,10 @@ class PanelInvoices(KeepsClientNames, View):
         self, rows: Rows, event: Invoice.BecameOverdue, _position: int
     ) -> None:
         rows.update(
-            INVOICES, event.originator_id, status="overdue", updated_at=event.timestamp
+            INVOICES,
+            event.originator_id,
+            status=InvoiceStatus.OVERDUE,
+            updated_at=event.timestamp,
         )
 
     @on(Invoice.Paid, load=_LOAD)
@@ -127,7 +130,7 @@ class PanelInvoices(KeepsClientNames, View):
         rows.update(
             INVOICES,
             event.originator_id,
-            status="paid",
+            status=InvoiceStatus.PAID,
             amount_paid_cents=event.amount_cents,
             paid_at=event.paid_at,
             payment_method=event.method,
@@ -139,14 +142,17 @@ class PanelInvoices(KeepsClientNames, View):
         rows.update(
             INVOICES,
             event.originator_id,
-            status="cancelled",
+            status=InvoiceStatus.CANCELLED,
             updated_at=event.timestamp,
         )
 
     @on(Invoice.Refunded, load=_LOAD)
     def _refunded(self, rows: Rows, event: Invoice.Refunded, _position: int) -> None:
         rows.update(
-            INVOICES, event.originator_id, status="refunded", updated_at=event.timestamp
+            INVOICES,
+            event.originator_id,
+            status=InvoiceStatus.REFUNDED,
+            updated_at=event.timestamp,
         )
 
     def query(  # noqa: PLR0913 - one argument per documented filter
@@ -193,7 +199,9 @@ class PanelInvoices(KeepsClientNames, View):
     def past_due(self, today: date, limit: int = 1000) -> list[UUID]:
         """Invoices of every tenant still awaiting a payment due before ``today``."""
         statement = sql.SQL(
-            "SELECT id FROM {}.invoices WHERE status = 'awaiting_payment' "
+            "SELECT id FROM {}.invoices WHERE status = {} "
             "AND due_date < %s ORDER BY due_date LIMIT %s"
-        ).format(sql.Identifier(self.schema))
+        ).format(
+            sql.Identifier(self.schema), sql.Literal(InvoiceStatus.AWAITING_PAYMENT)
+        )
         return [row["id"] for row in self.fetch_all(statement, (today, limit))]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
@@ -26,7 +26,9 @@ from api.schemas import (
     BankAccountPublic,
     BankAccountsPublic,
     BoletosPublic,
+    BoletoStatusCode,
     CustomersPublic,
+    ReceivableSituationCode,
     ReceivablesPublic,
     ReceivableTotals,
 )
@@ -63,7 +65,7 @@ def list_receivables(
     caller: Reader,
     views: ViewsDep,
     ledger: LedgerDep,
-    situation: Literal["open", "settled", "cancelled", "refunded"] | None = None,
+    situation: ReceivableSituationCode | None = None,
     customer: Text = None,
     issued_from: DateQuery = None,
     issued_to: DateQuery = None,
@@ -121,7 +123,7 @@ def list_boletos(
     caller: Reader,
     views: ViewsDep,
     account_id: UUID | None = None,
-    status: Literal["registered", "overdue", "paid", "cancelled"] | None = None,
+    status: BoletoStatusCode | None = None,
     customer: Text = None,
     due_from: DateQuery = None,
     due_to: DateQuery = None,

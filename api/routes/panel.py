@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
@@ -34,12 +34,14 @@ from api.schemas import (
     ContractCreate,
     ContractPublic,
     ContractsPublic,
+    ContractStatusCode,
     HistoryEvent,
     HistoryPublic,
     InvoiceCancel,
     InvoiceCreate,
     InvoicePublic,
     InvoicesPublic,
+    InvoiceStatusCode,
 )
 from application.documents import invoice_document
 from application.ledger import Ledger, Recorded
@@ -51,16 +53,6 @@ from projections.view import event_data
 router = APIRouter(route_class=DecimalJSONRoute)
 _REFERENCE = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
-InvoiceStatusFilter = Literal[
-    "processing",
-    "awaiting_payment",
-    "overdue",
-    "paid",
-    "cancelled",
-    "failed",
-    "refunded",
-]
-ContractStatusFilter = Literal["trial", "active", "suspended", "cancelled"]
 DateQuery = Annotated[
     date | None, Query(description="A date as YYYY-MM-DD.", examples=["2026-12-10"])
 ]
@@ -185,7 +177,7 @@ _transition("cancel", lambda ledger: ledger.cancel_contract)
 def list_contracts(
     caller: Reader,
     views: ViewsDep,
-    status: ContractStatusFilter | None = None,
+    status: ContractStatusCode | None = None,
     client_id: UUID | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -249,7 +241,7 @@ def create_invoice(
 def list_invoices(
     caller: Reader,
     views: ViewsDep,
-    status: InvoiceStatusFilter | None = None,
+    status: InvoiceStatusCode | None = None,
     client_id: UUID | None = None,
     reference: Annotated[
         str | None, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])

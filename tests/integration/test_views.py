@@ -9,8 +9,10 @@ from uuid import UUID, uuid4
 import pytest
 
 from application.ledger import Ledger, Recorded
+from domain.contracts import ContractStatus
 from domain.invoices import Charge, Invoice
 from domain.resellers import consumer_customer_id, main_bank_account_id
+from domain.vocabulary import BoletoStatus, ReceivableSituation
 from projections.erp_boletos import boleto_id
 from projections.erp_receivables import receivable_id
 from projections.read_models import ReadModels
@@ -217,7 +219,7 @@ def test_contracts_follow_every_transition(tenant: Tenant) -> None:
     assert final["activated_at"] is not None
     second = ledger.open_contract(tenant.id, client_id)
     tenant.settle(second)
-    trial = views.query(tenant.id, status="trial").items
+    trial = views.query(tenant.id, status=ContractStatus.TRIAL).items
     assert [c["id"] for c in trial] == [second.aggregate.id]
     assert len(views.query(tenant.id, client_id=client_id).items) == 2
 
@@ -368,7 +370,8 @@ def test_receivable_filters_and_totals_cover_every_matching_item(
         invoices[0].id,
         invoices[1].id,
     ]
-    assert views.query(tenant.id, today, situation="settled").totals["count"] == 1
+    settled = views.query(tenant.id, today, situation=ReceivableSituation.SETTLED)
+    assert settled.totals["count"] == 1
     by_name = views.query(tenant.id, today, customer="beatriz")
     assert [r["invoice_id"] for r in by_name.items] == [invoices[2].id]
     by_id = views.query(tenant.id, today, customer=str(ana))
@@ -415,7 +418,7 @@ def test_boletos_appear_once_registered_and_filter_by_status(tenant: Tenant) -> 
         paid.id,
         registered.id,
     ]
-    only_paid = views.query(tenant.id, status="paid").items
+    only_paid = views.query(tenant.id, status=BoletoStatus.PAID).items
     assert [b["invoice_id"] for b in only_paid] == [paid.id]
     account = main_bank_account_id(tenant.id)
     assert len(views.query(tenant.id, account_id=account).items) == 2

@@ -1,0 +1,56 @@
+"""The ERP's vocabularies: the words its views use for an invoice's facts.
+
+An invoice has one status (``domain.invoices.InvoiceStatus``); the ERP shows the
+same facts twice more, in words of its own: the situation of the receivable
+(lançamento) and the status of the boleto in bank control. Each vocabulary is one
+enum holding the API's codes and their Portuguese labels; the views write the codes,
+the schemas and filters list them, the presenters show the labels.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ReceivableSituation(StrEnum):
+    """A receivable's situation: open until its invoice is paid, cancelled, refunded."""
+
+    OPEN = "open"
+    SETTLED = "settled"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+    @property
+    def label(self) -> str:
+        """The Portuguese label shown to people."""
+        return _SITUATION_LABELS[self]
+
+
+_SITUATION_LABELS = {
+    ReceivableSituation.OPEN: "Aberto",
+    ReceivableSituation.SETTLED: "Pago/Liquidado",
+    ReceivableSituation.CANCELLED: "Cancelado",
+    ReceivableSituation.REFUNDED: "Estornado",
+}
+
+
+class BoletoStatus(StrEnum):
+    """Where a registered invoice's boleto stands in bank control."""
+
+    REGISTERED = "registered"
+    OVERDUE = "overdue"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        """The Portuguese label shown to people."""
+        return _BOLETO_LABELS[self]
+
+
+_BOLETO_LABELS = {
+    BoletoStatus.REGISTERED: "Registrado",
+    BoletoStatus.OVERDUE: "Vencido",
+    BoletoStatus.PAID: "Pago",
+    BoletoStatus.CANCELLED: "Cancelado",
+}
