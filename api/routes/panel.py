@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
@@ -44,7 +43,7 @@ from api.schemas import (
     InvoiceStatusCode,
 )
 from application.documents import invoice_document
-from application.ledger import Ledger, Recorded
+from application.ledger import Ledger
 from domain.base import LedgerAggregate
 from domain.contracts import Contract
 from projections.audit import HIDDEN_FIELDS
@@ -149,28 +148,46 @@ def create_contract(
     return _contract(ledger, caller.reseller_id, recorded.aggregate)
 
 
-def _transition(
-    name: str, command: Callable[[Ledger], Callable[[UUID, UUID], Recorded[Contract]]]
-) -> None:
-    @router.post(
-        f"/v1/contracts/{{contract_id}}/{name}",
-        tags=["contracts"],
-        name=f"{name}_contract",
-        responses=documented(401, 403, 404, 409),
-    )
-    def transition(
-        contract_id: UUID, caller: Commander, ledger: LedgerDep, response: Response
-    ) -> ContractPublic:
-        recorded = command(ledger)(caller.reseller_id, contract_id)
-        set_position(response, ledger, recorded.position)
-        return _contract(ledger, caller.reseller_id, recorded.aggregate)
-
-    transition.__doc__ = f"{name.capitalize()} a contract (see the transition table)."
+@router.post(
+    "/v1/contracts/{contract_id}/activate",
+    tags=["contracts"],
+    responses=documented(401, 403, 404, 409),
+)
+def activate_contract(
+    contract_id: UUID, caller: Commander, ledger: LedgerDep, response: Response
+) -> ContractPublic:
+    """Activate a contract (see the transition table)."""
+    recorded = ledger.activate_contract(caller.reseller_id, contract_id)
+    set_position(response, ledger, recorded.position)
+    return _contract(ledger, caller.reseller_id, recorded.aggregate)
 
 
-_transition("activate", lambda ledger: ledger.activate_contract)
-_transition("suspend", lambda ledger: ledger.suspend_contract)
-_transition("cancel", lambda ledger: ledger.cancel_contract)
+@router.post(
+    "/v1/contracts/{contract_id}/suspend",
+    tags=["contracts"],
+    responses=documented(401, 403, 404, 409),
+)
+def suspend_contract(
+    contract_id: UUID, caller: Commander, ledger: LedgerDep, response: Response
+) -> ContractPublic:
+    """Suspend a contract (see the transition table)."""
+    recorded = ledger.suspend_contract(caller.reseller_id, contract_id)
+    set_position(response, ledger, recorded.position)
+    return _contract(ledger, caller.reseller_id, recorded.aggregate)
+
+
+@router.post(
+    "/v1/contracts/{contract_id}/cancel",
+    tags=["contracts"],
+    responses=documented(401, 403, 404, 409),
+)
+def cancel_contract(
+    contract_id: UUID, caller: Commander, ledger: LedgerDep, response: Response
+) -> ContractPublic:
+    """Cancel a contract (see the transition table)."""
+    recorded = ledger.cancel_contract(caller.reseller_id, contract_id)
+    set_position(response, ledger, recorded.position)
+    return _contract(ledger, caller.reseller_id, recorded.aggregate)
 
 
 @router.get("/v1/contracts", tags=["contracts"], responses=documented(401, 422, 503))
