@@ -27,7 +27,7 @@ from pydantic_core import CoreSchema, core_schema
 
 from domain.contracts import ContractStatus
 from domain.errors import InvalidInputError
-from domain.invoices import InvoiceStatus
+from domain.invoices import InvoiceStatus, PaymentMethod
 from domain.money import parse_amount
 from domain.vocabulary import BoletoStatus, ReceivableSituation
 
@@ -105,6 +105,7 @@ InvoiceStatusCode = Annotated[str, CodesOf(InvoiceStatus)]
 ContractStatusCode = Annotated[str, CodesOf(ContractStatus)]
 ReceivableSituationCode = Annotated[str, CodesOf(ReceivableSituation)]
 BoletoStatusCode = Annotated[str, CodesOf(BoletoStatus)]
+PaymentMethodCode = Annotated[str, CodesOf(PaymentMethod)]
 
 
 class Strict(BaseModel):
@@ -304,7 +305,7 @@ class InvoicePublic(BaseModel):
     pix: PixPublic | None
     charge_id: str | None
     paid_at: datetime | None
-    payment_method: Literal["boleto", "pix"] | None
+    payment_method: PaymentMethodCode | None
     failure_reason: str | None
     created_at: datetime
     updated_at: datetime

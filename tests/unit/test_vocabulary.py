@@ -8,10 +8,11 @@ from api.schemas import (
     BoletoStatusCode,
     ContractStatusCode,
     InvoiceStatusCode,
+    PaymentMethodCode,
     ReceivableSituationCode,
 )
 from domain.contracts import ContractStatus
-from domain.invoices import InvoiceStatus
+from domain.invoices import InvoiceStatus, PaymentMethod
 from domain.vocabulary import BoletoStatus, ReceivableSituation
 
 CODE_TYPES: list[tuple[Any, type[StrEnum]]] = [
@@ -19,6 +20,7 @@ CODE_TYPES: list[tuple[Any, type[StrEnum]]] = [
     (ContractStatusCode, ContractStatus),
     (ReceivableSituationCode, ReceivableSituation),
     (BoletoStatusCode, BoletoStatus),
+    (PaymentMethodCode, PaymentMethod),
 ]
 
 
