@@ -78,11 +78,12 @@ def terminate_a_session(
 
 
 def blocked_on_the_log(database_url: str) -> bool:
-    """Whether a connection waits for a lock on the events table."""
+    """Whether a writer waits for the events table (its EXCLUSIVE insert lock)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
-            " WHERE NOT l.granted AND c.relname = 'ledger_events' AND l.database ="
+            " WHERE NOT l.granted AND l.mode = 'ExclusiveLock'"
+            " AND c.relname = 'ledger_events' AND l.database ="
             " (SELECT oid FROM pg_database WHERE datname = current_database())"
         ).fetchone()
     return row is not None and row[0] > 0
