@@ -23,8 +23,9 @@ from application.processes import (
     overdue_sweep,
 )
 from application.sandbox import SandboxGateway, WebhookDelivery
+from projections.followers import ProcessFollower, ProjectionRunner
 from projections.read_models import ReadModels
-from projections.runner import EventReader, ProcessFollower, ProjectionRunner
+from projections.reader import EventReader
 
 
 class Worker(Protocol):

@@ -27,7 +27,7 @@ from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
 from application.processes import overdue_sweep
 from projections import maintenance
-from projections.runner import EventReader
+from projections.reader import EventReader
 from projections.view import View
 
 console = Console()

@@ -1,6 +1,6 @@
 """Processes: what the ledger does on its own when some events happen.
 
-Each process follows the log with its own tracking (see ``projections.runner``) and
+Each process follows the log with its own tracking (see ``projections.followers``) and
 makes only idempotent calls to the outside world, so that a restart, which replays
 the event after the last one tracked, repeats nothing harmful.
 

@@ -15,8 +15,8 @@ from psycopg_pool import ConnectionPool
 
 from api.bootstrap import reader_of
 from bench.common import ledger_on, median, percentile, record, scratch_database, show
+from projections.followers import ProjectionRunner
 from projections.read_models import ReadModels
-from projections.runner import ProjectionRunner
 
 
 def raw_notify_round_trips(url: str, samples: int) -> list[float]:

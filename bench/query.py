@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from bench.common import median, percentile, record, scratch_database, show
 from projections.erp_receivables import ErpReceivables
-from projections.runner import create_views
+from projections.followers import create_views
 
 
 def fill(url: str, invoices: int) -> object:

@@ -22,7 +22,7 @@ from bench.common import (
     show,
 )
 from projections import maintenance
-from projections.runner import VIEWS
+from projections.read_models import VIEWS
 
 
 def cli_rebuild_peak_mb(url: str) -> float:

@@ -17,14 +17,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from projections.runner import (
-    VIEWS,
-    EventReader,
-    Target,
-    apply_batch,
-    read_positions,
-)
+from projections import tracking
+from projections.batches import Target, apply_batch
+from projections.read_models import VIEWS
+from projections.reader import EventReader
 from projections.view import View
+from projections.watcher import read_positions
 
 REBUILD_BATCH_SIZE = 5000
 MAX_REPORTED_DIFFERENCES = 20
@@ -125,11 +123,7 @@ def rebuild(
             for target in targets:
                 live = type(target.view).live_schema()
                 type(target.view).create(conn.cursor(), live)
-                conn.execute(
-                    sql.SQL("LOCK TABLE {}.tracking IN ACCESS EXCLUSIVE MODE").format(
-                        sql.Identifier(live)
-                    )
-                )
+                tracking.hold(conn.cursor(), live, "ACCESS EXCLUSIVE")
             # Events recorded during the replay: the writers are not held up.
             batch = reader.read(position, 1_000_000)
             apply_batch(conn, targets, batch)
@@ -190,12 +184,8 @@ def verify(
         )
         try:
             with conn.transaction():
-                conn.execute(
-                    sql.SQL("LOCK TABLE {}.tracking IN EXCLUSIVE MODE").format(
-                        sql.Identifier(live)
-                    )
-                )
-                position = View.read_position(conn.cursor(), live)
+                tracking.hold(conn.cursor(), live, "EXCLUSIVE")
+                position = tracking.position_of(conn.cursor(), live)
                 if position > replayed:
                     batch = [
                         (p, e)

@@ -1,4 +1,4 @@
-"""The read side as the API sees it: every view, and read-your-writes waiting."""
+"""The read side: every view (the list and the API's instances), read-your-writes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,19 @@ from projections.erp_receivables import ErpReceivables
 from projections.panel_clients import PanelClients
 from projections.panel_contracts import PanelContracts
 from projections.panel_invoices import PanelInvoices
-from projections.runner import PositionWatcher
+from projections.view import View
+from projections.watcher import PositionWatcher
+
+VIEWS: tuple[type[View], ...] = (
+    PanelClients,
+    PanelContracts,
+    PanelInvoices,
+    ErpCustomers,
+    ErpReceivables,
+    ErpBoletos,
+    AuditFeed,
+)
+"""Every view the ledger keeps live (and rebuilds, verifies and reports on)."""
 
 
 @dataclass
@@ -36,7 +48,7 @@ class ReadModels:
         """Every view on ``pool``; the watcher listens on its own connection."""
         return cls(
             pool=pool,
-            watcher=PositionWatcher(conninfo),
+            watcher=PositionWatcher(conninfo, VIEWS),
             clients=PanelClients(pool),
             contracts=PanelContracts(pool),
             invoices=PanelInvoices(pool),

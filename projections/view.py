@@ -5,8 +5,8 @@ A view lives in a schema of its own (``view_<name>``) holding its tables and a
 tracking change in the same transaction, so a crash can neither apply an event twice
 nor skip one, and the tracking can only move forward (an update that would not
 advance it fails the whole transaction). This is eventsourcing's ``TrackingRecorder``
-contract, implemented with our own SQL so that a view can be rebuilt in a scratch
-schema and swapped in by renaming schemas.
+contract, implemented with our own SQL (``projections.tracking``) so that a view can
+be rebuilt in a scratch schema and swapped in by renaming schemas.
 
 Handlers are plain methods registered with ``@on(EventClass, load=...)``; ``load``
 names the rows the handler reads, so that a batch can fetch them all at once.
@@ -21,7 +21,7 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
+from eventsourcing.persistence import Tracking, TrackingRecorder
 from psycopg import Cursor, sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -29,9 +29,7 @@ from psycopg_pool import ConnectionPool
 from domain.documents import compact_document_text
 from projections.pages import Page, check_limit, decode_cursor, page_of
 from projections.store import KeyFunc, Row, Rows, Table
-
-APPLICATION_NAME = "ledger"
-"""The upstream application every view follows (``Ledger.name``)."""
+from projections.tracking import create_tracking, position_of, record_position
 
 H = TypeVar("H", bound=Callable[..., None])
 
@@ -171,56 +169,18 @@ class View(TrackingRecorder):
         if handler is not None:
             getattr(self, handler.method)(rows, event, position)
 
-    # -- tracking ------------------------------------------------------------------
-
-    @staticmethod
-    def read_position(cursor: Cursor[Any], schema: str, *, lock: bool = False) -> int:
-        """The last applied position in ``schema`` (0 before any event)."""
-        statement = sql.SQL(
-            "SELECT notification_id FROM {}.tracking WHERE application_name = %s {}"
-        ).format(sql.Identifier(schema), sql.SQL("FOR UPDATE" if lock else ""))
-        row = cursor.execute(statement, (APPLICATION_NAME,)).fetchone()
-        return int(row[0]) if row else 0
-
-    @staticmethod
-    def record_position(cursor: Cursor[Any], schema: str, position: int) -> None:
-        """Move the tracking forward to ``position``, or fail the transaction."""
-        statement = sql.SQL(
-            "INSERT INTO {0}.tracking AS t VALUES (%s, %s) "
-            "ON CONFLICT (application_name) DO UPDATE "
-            "SET notification_id = EXCLUDED.notification_id "
-            "WHERE t.notification_id < EXCLUDED.notification_id "
-            "RETURNING notification_id"
-        ).format(sql.Identifier(schema))
-        if cursor.execute(statement, (APPLICATION_NAME, position)).fetchone() is None:
-            msg = f"{schema} is already at or beyond position {position}"
-            raise IntegrityError(msg)
-
     # -- eventsourcing's TrackingRecorder interface ----------------------------------
 
     def insert_tracking(self, tracking: Tracking) -> None:
         """Record a position without rows (the library's interface)."""
         with self.pool.connection() as conn, conn.cursor() as cursor:
-            self.record_position(cursor, self.schema, tracking.notification_id)
+            record_position(cursor, [self.schema], tracking.notification_id)
 
     def max_tracking_id(self, application_name: str) -> int | None:
         """The view's position (the library's interface)."""
         del application_name  # a view follows one application only
         with self.pool.connection() as conn, conn.cursor() as cursor:
-            return self.read_position(cursor, self.schema) or None
-
-
-def create_tracking(cursor: Cursor[Any], schema: str) -> None:
-    """Create ``schema`` and its ``tracking`` table if missing."""
-    cursor.execute(
-        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
-    )
-    cursor.execute(
-        sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {}.tracking "
-            "(application_name text PRIMARY KEY, notification_id bigint NOT NULL)"
-        ).format(sql.Identifier(schema))
-    )
+            return position_of(cursor, self.schema) or None
 
 
 # -- helpers for handlers and queries -------------------------------------------------

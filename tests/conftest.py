@@ -27,8 +27,8 @@ from api.database import (
 )
 from application.ledger import Ledger
 from application.passwords import Passwords
+from projections.followers import ProjectionRunner
 from projections.read_models import ReadModels
-from projections.runner import ProjectionRunner
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""``ledger`` CLI processes against a test database."""
+"""``ledger`` CLI processes against a test database, and waiting on what they do."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
+
+from projections.followers import LOCK_NAMESPACE
 
 LEDGER = str(Path(sys.executable).with_name("ledger"))
 
@@ -19,6 +24,15 @@ SECRETS = {"LEDGER_SECRET_KEY": "k" * 40, "LEDGER_WEBHOOK_SECRET": "w" * 40}
 def ledger_env(database_url: str, app_name: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     return env | SECRETS | {"DATABASE_URL": database_url, "PGAPPNAME": app_name}
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Return as soon as ``predicate()`` holds; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {timeout} s waiting until {what}")
+        time.sleep(0.05)
 
 
 def start_worker(
@@ -67,6 +81,6 @@ def lock_owners(database_url: str) -> dict[int, str]:
             # Advisory locks are per database; other tests' runners hold the same keys.
             " AND l.database = (SELECT oid FROM pg_database"
             " WHERE datname = current_database())",
-            (0x1ED6E7,),
+            (LOCK_NAMESPACE,),
         ).fetchall()
     return {int(objid): str(name) for objid, name in rows}

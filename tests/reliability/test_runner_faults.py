@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import signal
 import threading
-import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,18 @@ from api.bootstrap import reader_of
 from application.ledger import Ledger
 from domain.clients import Client, ContactDetails
 from domain.documents import Document
-from projections.read_models import ReadModels
-from projections.runner import VIEWS, ProjectionRunner, read_positions, view_lock_key
+from projections.followers import Pacing, ProjectionRunner, view_lock_key
+from projections.read_models import VIEWS, ReadModels
+from projections.view import View
+from projections.watcher import read_positions
 from tests.builders import a_billable_client, a_cpf, a_reseller, some_activity
-from tests.integration.workers import lock_owners, run_cli, start_worker, stop
+from tests.integration.workers import (
+    lock_owners,
+    run_cli,
+    start_worker,
+    stop,
+    wait_until,
+)
 
 CATCH_UP_SECONDS = 5
 
@@ -36,12 +44,68 @@ def positions(database_url: str) -> dict[str, int]:
 
 
 def wait_until_caught_up(database_url: str, head: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if min(positions(database_url).values()) >= head:
-            return
-        time.sleep(0.05)
-    pytest.fail(f"views did not reach {head}: {positions(database_url)}")
+    wait_until(
+        lambda: min(positions(database_url).values()) >= head,
+        timeout,
+        f"every view reached {head}",
+    )
+
+
+def wait_until_applied(database_url: str, ledger: Ledger, goal: int) -> None:
+    """Wait until every view reached ``goal``, or the head if that is before."""
+    wait_until(
+        lambda: min(positions(database_url).values()) >= min(goal, head_of(ledger)),
+        30,
+        f"every view reached {goal} or the head",
+    )
+
+
+def terminate_a_session(
+    conn: psycopg.Connection[Any], runner: ProjectionRunner
+) -> None:
+    """Terminate a live session's connections; wait until the runner notices."""
+    wait_until(lambda: runner.state.alive, 30, "a runner session is up")
+    restarts = runner.state.restarts
+    conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'runner-under-test'"
+    )
+    wait_until(
+        lambda: runner.state.restarts > restarts,
+        30,
+        "the runner noticed its connections were gone",
+    )
+
+
+def blocked_on_the_log(database_url: str) -> bool:
+    """Whether a writer waits for the events table (its EXCLUSIVE insert lock)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+            " WHERE NOT l.granted AND l.mode = 'ExclusiveLock'"
+            " AND c.relname = 'ledger_events' AND l.database ="
+            " (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone()
+    return row is not None and row[0] > 0
+
+
+def standing_by(log: Path, views: Sequence[type[View]]) -> bool:
+    """Whether a worker's views runner has found every view owned elsewhere."""
+    text = log.read_text() if log.exists() else ""
+    return all(f"projection-runner stands by for {v.name}," in text for v in views)
+
+
+class FlakyRunner(ProjectionRunner):
+    """A runner whose next ``failing`` catch-ups fail, as a lost connection would."""
+
+    failing = 0
+
+    def catch_up(self, conn: psycopg.Connection[Any]) -> None:
+        if self.failing > 0:
+            self.failing -= 1
+            msg = "injected transient failure"
+            raise psycopg.OperationalError(msg)
+        super().catch_up(conn)
 
 
 def assert_views_verify(database_url: str) -> None:
@@ -76,11 +140,19 @@ def test_a_worker_killed_mid_stream_and_restarted_equals_a_rebuild(
     writer = threading.Thread(target=some_activity, args=(fresh_ledger, 120, 3))
     writer.start()
     log = tmp_path / "worker.log"
-    for _ in range(3):
-        worker = start_worker(fresh_database, "worker", log)
-        time.sleep(rng.uniform(0.5, 1.5))
-        stop(worker, signal.SIGKILL)
-    writer.join()
+    reached = 0
+    try:
+        for _ in range(3):
+            worker = start_worker(fresh_database, "worker", log)
+            try:
+                # Killed once it has applied a random number of events more (or all).
+                goal = reached + rng.randint(1, 60)
+                wait_until_applied(fresh_database, fresh_ledger, goal)
+            finally:
+                stop(worker, signal.SIGKILL)
+            reached = min(positions(fresh_database).values())
+    finally:
+        writer.join()
     worker = start_worker(fresh_database, "worker", log)
     try:
         wait_until_caught_up(fresh_database, head_of(fresh_ledger))
@@ -93,12 +165,22 @@ def test_two_project_processes_never_both_own_a_view(
     fresh_ledger: Ledger, fresh_database: str, tmp_path: Path
 ) -> None:
     some_activity(fresh_ledger, 10)
+    keys = {view_lock_key(view)[1] for view in VIEWS}
     first = start_worker(fresh_database, "first", tmp_path / "first.log")
-    time.sleep(2)
-    second = start_worker(fresh_database, "second", tmp_path / "second.log")
+    workers = [first]
     try:
-        time.sleep(2)
-        keys = {view_lock_key(view)[1] for view in VIEWS}
+        wait_until(
+            lambda: {lock_owners(fresh_database).get(key) for key in keys} == {"first"},
+            30,
+            "the first worker owns every view",
+        )
+        second_log = tmp_path / "second.log"
+        workers.append(start_worker(fresh_database, "second", second_log))
+        wait_until(
+            lambda: standing_by(second_log, VIEWS),
+            30,
+            "the second worker has tried every view's lock",
+        )
         owners = lock_owners(fresh_database)
         assert {owners.get(key) for key in keys} == {"first"}
         stop(first, signal.SIGKILL)
@@ -108,8 +190,8 @@ def test_two_project_processes_never_both_own_a_view(
         owners = lock_owners(fresh_database)
         assert {owners.get(key) for key in keys} == {"second"}
     finally:
-        stop(first)
-        stop(second)
+        for worker in workers:
+            stop(worker)
     assert_views_verify(fresh_database)
 
 
@@ -123,15 +205,11 @@ def test_terminated_connections_are_recovered_and_views_catch_up(
     writer.start()
     with psycopg.connect(fresh_database, autocommit=True) as conn:
         for _ in range(3):
-            time.sleep(0.3)
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'runner-under-test'"
-            )
+            terminate_a_session(conn, runner)
     writer.join()
     head = fresh_ledger.recorder.max_notification_id()
     assert models.wait_for(head, CATCH_UP_SECONDS)
-    assert runner.state.restarts >= 1
+    assert runner.state.restarts >= 3
     runner.stop()
     assert_views_verify(fresh_database)
 
@@ -193,7 +271,11 @@ def test_no_view_passes_a_writer_transaction_held_open(
         ).fetchone() or (0,)
         thread = threading.Thread(target=later_writes)
         thread.start()
-        time.sleep(1.5)
+        wait_until(
+            lambda: blocked_on_the_log(fresh_database),
+            30,
+            "a later writer waits for the held transaction",
+        )
         assert later == [], "later writers committed before the held transaction"
         assert max(positions(fresh_database).values()) < held_position
         conn.commit()
@@ -277,3 +359,27 @@ def test_wait_for_is_woken_by_a_runner_in_another_process(
         models.watcher.stop()
         pool.close()
         stop(worker)
+
+
+def test_a_failure_after_progress_is_retried_after_the_base_pause(
+    fresh_ledger: Ledger, fresh_database: str
+) -> None:
+    base = 0.01
+    pacing = Pacing(
+        check_interval_seconds=0.05,
+        restart_pause_seconds=base,
+        max_restart_pause_seconds=60,
+    )
+    runner = FlakyRunner(reader_of(fresh_ledger), fresh_database, pacing=pacing)
+    runner.failing = 7
+    a_reseller(fresh_ledger)
+    runner.start()
+    try:
+        wait_until(lambda: runner.state.restarts == 7, 30, "seven failures")
+        assert runner.state.restart_pause == base * 2**6, "no back-off while failing"
+        wait_until_caught_up(fresh_database, head_of(fresh_ledger))
+        runner.failing = 1
+        wait_until(lambda: runner.state.restarts == 8, 30, "one more failure")
+        assert runner.state.restart_pause == base
+    finally:
+        runner.stop()
