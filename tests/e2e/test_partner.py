@@ -16,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from application.sandbox import sign
+from adapters.sandbox import sign
 from domain.boleto import Boleto, line_to_barcode
 from domain.pix import PixCode
 from tests.e2e.conftest import SECRETS, Session, new_tenant
