@@ -56,7 +56,7 @@ class Partner:
     gateway: PaymentGateway
     stores: list[Store] = field(default_factory=list)
     delivery: WebhookDelivery | None = None
-    """The sandbox's outbox worker, which sends its webhooks (real partners send)."""
+    """The worker that sends the sandbox's webhooks; a real partner sends its own."""
 
 
 def sandbox_partner(
