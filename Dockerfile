@@ -17,6 +17,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY domain ./domain
 COPY application ./application
+COPY adapters ./adapters
 COPY projections ./projections
 COPY api ./api
 RUN pip install .

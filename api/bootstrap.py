@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from psycopg_pool import ConnectionPool
 
+from adapters.documents import TemplateRenderer
+from adapters.idempotency import IdempotencyStore
+from adapters.mail import FileSender, SmtpSender
+from adapters.sandbox import SandboxGateway, WebhookDelivery
+from adapters.webhook_log import PostgresWebhookLog
 from api.auth import Tokens, resolve_secret_key, resolve_webhook_secret
 from api.database import eventsourcing_env
-from api.documents import TemplateRenderer
-from api.middleware import IdempotencyStore
 from api.settings import Settings, SettingsError
-from api.webhook_log import WebhookLog
+from application.documents import DocumentRenderer
+from application.gateway import PaymentGateway
 from application.ledger import Ledger
-from application.mail import FileSender, MailSender, SmtpSender
+from application.mail import MailSender
 from application.processes import (
     ChargeRegistration,
     InvoiceMailer,
     Periodic,
     overdue_sweep,
 )
-from application.sandbox import SandboxGateway, WebhookDelivery
+from application.webhooks import WebhookReceiver
 from projections.followers import ProcessFollower, ProjectionRunner
 from projections.read_models import ReadModels
 from projections.reader import EventReader
@@ -38,6 +43,42 @@ class Worker(Protocol):
         """Stop it."""
 
 
+class Store(Protocol):
+    """Something that keeps its own tables in the service's database."""
+
+    def create_tables(self) -> None:
+        """Create its tables if missing."""
+
+
+@dataclass
+class Partner:
+    """The payment partner chosen by ``LEDGER_GATEWAY``: its adapter and its needs."""
+
+    gateway: PaymentGateway
+    stores: list[Store] = field(default_factory=list)
+    delivery: WebhookDelivery | None = None
+    """The worker that sends the sandbox's webhooks; a real partner sends its own."""
+
+
+def sandbox_partner(
+    settings: Settings, pool: ConnectionPool[Any], ledger: Ledger, secret: str
+) -> Partner:
+    """The sandbox, delivering its signed webhooks to this service's own URL."""
+    gateway = SandboxGateway(pool, secret, clock=ledger.clock)
+    delivery = WebhookDelivery(
+        pool,
+        f"{settings.own_url.rstrip('/')}/v1/webhooks/{gateway.name}",
+        secret,
+        base_backoff_seconds=settings.outbox_backoff_seconds,
+    )
+    return Partner(gateway, stores=[gateway], delivery=delivery)
+
+
+PartnerFactory = Callable[[Settings, ConnectionPool[Any], Ledger, str], Partner]
+PARTNERS: dict[str, PartnerFactory] = {"sandbox": sandbox_partner}
+"""Each value of ``LEDGER_GATEWAY`` and how to build its partner."""
+
+
 @dataclass
 class Container:
     """Everything a running service holds, built once per process."""
@@ -49,20 +90,19 @@ class Container:
     read_models: ReadModels
     tokens: Tokens
     idempotency: IdempotencyStore
-    gateway: SandboxGateway
-    webhook_secret: str
-    webhook_log: WebhookLog
-    delivery: WebhookDelivery
-    renderer: TemplateRenderer
+    gateway: PaymentGateway
+    webhooks: WebhookReceiver
+    renderer: DocumentRenderer
+    stores: list[Store]
+    delivery: WebhookDelivery | None = None
     runner: ProjectionRunner | None = None
     workers: list[Worker] = field(default_factory=list)
     started: bool = False
 
     def start(self) -> None:
         """Create tables, then start the watcher and the background workers."""
-        self.idempotency.create_table()
-        self.webhook_log.create_table()
-        self.gateway.create_tables()
+        for store in self.stores:
+            store.create_tables()
         self.read_models.watcher.start()
         for worker in self.workers:
             worker.start()
@@ -70,7 +110,8 @@ class Container:
 
     def wake_delivery(self) -> None:
         """A webhook was queued: deliver it now rather than at the next poll."""
-        self.delivery.wake()
+        if self.delivery is not None:
+            self.delivery.wake()
 
     def close(self) -> None:
         """Stop background work and release connections."""
@@ -114,14 +155,11 @@ def build_container(
         name="views",
     )
     read_models = ReadModels.build(pool, url)
-    gateway = SandboxGateway(pool)
-    webhook_secret = resolve_webhook_secret(settings)
-    delivery = WebhookDelivery(
-        pool,
-        f"{settings.own_url.rstrip('/')}/v1/webhooks/{gateway.name}",
-        webhook_secret,
-        base_backoff_seconds=settings.outbox_backoff_seconds,
+    partner = PARTNERS[settings.gateway](
+        settings, pool, ledger, resolve_webhook_secret(settings)
     )
+    idempotency = IdempotencyStore(pool)
+    webhook_log = PostgresWebhookLog(pool)
     container = Container(
         settings=settings,
         database_url=url,
@@ -129,12 +167,14 @@ def build_container(
         pool=pool,
         read_models=read_models,
         tokens=Tokens(resolve_secret_key(settings)),
-        idempotency=IdempotencyStore(pool),
-        gateway=gateway,
-        webhook_secret=webhook_secret,
-        webhook_log=WebhookLog(pool),
-        delivery=delivery,
+        idempotency=idempotency,
+        gateway=partner.gateway,
+        webhooks=WebhookReceiver(
+            ledger, {partner.gateway.name: partner.gateway}, webhook_log
+        ),
         renderer=TemplateRenderer(),
+        stores=[idempotency, webhook_log, *partner.stores],
+        delivery=partner.delivery,
     )
     in_process = (
         settings.run_projections if run_projections is None else run_projections
@@ -179,7 +219,8 @@ def background_workers(container: Container) -> list[Worker]:
             ),
         )
     )
-    workers.append(container.delivery)
+    if container.delivery is not None:
+        workers.append(container.delivery)
     return workers
 
 

@@ -20,7 +20,7 @@ from uuid import uuid4
 import httpx
 import psycopg
 
-from application.sandbox import sign
+from adapters.sandbox import sign
 from bench.common import median, percentile, record, scratch_database, show
 from bench.live import raw_notify_round_trips
 from tests.e2e.conftest import SECRETS, new_tenant

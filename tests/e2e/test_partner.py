@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import psycopg
 import pytest
+from psycopg_pool import ConnectionPool
 
-from application.sandbox import sign
+from adapters.sandbox import SandboxGateway, sign
 from domain.boleto import Boleto, line_to_barcode
 from domain.pix import PixCode
 from tests.e2e.conftest import SECRETS, Session, new_tenant
@@ -43,6 +46,13 @@ def deliver(
             "Ledger-Signature": sign(secret, stamp, body),
         },
     )
+
+
+@contextmanager
+def sandbox_on(database_url: str) -> Iterator[SandboxGateway]:
+    """The server's sandbox partner, seen from the test through its own tables."""
+    with ConnectionPool(database_url, min_size=1, max_size=1) as pool:
+        yield SandboxGateway(pool, WEBHOOK_SECRET)
 
 
 def event(kind: str, invoice: dict[str, Any], **data: Any) -> dict[str, Any]:
@@ -125,11 +135,8 @@ def test_a_refused_charge_fails_the_invoice_with_the_reason(tenant: Session) -> 
 def test_a_partner_outage_is_retried_until_the_charge_registers(
     tenant: Session, api_database: str
 ) -> None:
-    with psycopg.connect(api_database, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO sandbox_faults VALUES ('register', 3) ON CONFLICT (operation)"
-            " DO UPDATE SET remaining = 3"
-        )
+    with sandbox_on(api_database) as sandbox:
+        sandbox.inject_failures("register", 3)
     client = tenant.billable_client()
     issued = tenant.ok(tenant.invoice(client["id"]), 201)
     invoice = tenant.wait_registered(issued["id"], timeout=30)
@@ -165,14 +172,10 @@ def test_cancelling_cancels_the_charge_and_a_late_payment_still_counts(
     tenant.ok(tenant.post(f"/v1/invoices/{invoice['id']}/cancel", json={"reason": "x"}))
     deadline = time.monotonic() + 10
     status = None
-    while time.monotonic() < deadline and status != "cancelled":
-        with psycopg.connect(api_database) as conn:
-            row = conn.execute(
-                "SELECT status FROM sandbox_charges WHERE invoice_id = %s",
-                (invoice["id"],),
-            ).fetchone()
-        status = row[0] if row else None
-        time.sleep(0.05)
+    with sandbox_on(api_database) as sandbox:
+        while time.monotonic() < deadline and status != "cancelled":
+            status = sandbox.status_of(UUID(invoice["id"]))
+            time.sleep(0.05)
     assert status == "cancelled"
     late = deliver(
         api_url, event("payment.received", invoice, amount="150.00", method="pix")

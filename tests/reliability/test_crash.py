@@ -21,7 +21,7 @@ from uuid import uuid4
 
 import httpx
 
-from application.sandbox import sign
+from adapters.sandbox import sign
 from tests.e2e.conftest import SECRETS, Session, login
 from tests.e2e.server import server_process
 from tests.integration.workers import run_cli

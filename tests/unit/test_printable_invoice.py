@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from api.documents import TemplateRenderer, barcode_svg, brl, qr_svg
+from adapters.documents import TemplateRenderer, barcode_svg, brl, qr_svg
 from application.documents import InvoiceDocument
 
 LINE = "00190.00009 07777.777009 00087.654182 6 49000000295295"

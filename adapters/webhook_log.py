@@ -1,4 +1,4 @@
-"""The raw log of partner webhooks, kept as they came."""
+"""The raw log of partner webhooks, kept as they came (the ``WebhookLog`` port)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 
-class WebhookLog:
+class PostgresWebhookLog:
     """Every accepted delivery: provider, event id, body and what it did."""
 
     def __init__(self, pool: ConnectionPool[Any]) -> None:
         self.pool = pool
 
-    def create_table(self) -> None:
+    def create_tables(self) -> None:
         """Create the table if missing."""
         with self.pool.connection() as conn:
             conn.execute(

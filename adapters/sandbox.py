@@ -4,8 +4,12 @@ It keeps its charges in its own PostgreSQL tables, registers each invoice once
 (idempotent by invoice id) with a valid FEBRABAN boleto and a valid Pix BR Code built
 by the domain codecs, refuses what a partner would refuse, can cancel a charge, and
 simulates a client paying by queueing a signed webhook in a durable outbox that a
-delivery worker sends over HTTP, retried with backoff until acknowledged.
+delivery worker sends over HTTP, retried with backoff until acknowledged. When the
+webhook comes back, it checks the ``Ledger-Signature`` and translates the payload
+into a ``PartnerEvent``, as the adapter of a real partner does.
 
+Business times (an event's ``created_at``, a payment's default ``paid_at``) come
+from the injected clock, the ledger's; signature timestamps stay on real time.
 Operators can inject transient failures (``sandbox_faults``) to exercise retries.
 """
 
@@ -17,23 +21,30 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 import httpx
 from psycopg_pool import ConnectionPool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from application.gateway import (
     ChargeRefusedError,
     ChargeRequest,
     GatewayUnavailableError,
+    PartnerEvent,
+    PartnerEventKind,
+    WebhookMalformedError,
+    WebhookUnauthenticatedError,
 )
 from domain.boleto import FIRST_FACTOR_DATE, Boleto
-from domain.errors import ConflictError
+from domain.errors import ConflictError, InvalidInputError
 from domain.invoices import Charge
-from domain.money import format_amount
+from domain.money import format_amount, parse_amount
 from domain.pix import PixCode
 
 log = logging.getLogger(__name__)
@@ -76,13 +87,110 @@ class NoChargeError(ConflictError):
     """The invoice has no registered charge to pay."""
 
 
+def _cents(value: object) -> int:
+    if isinstance(value, float):  # a JSON number: read by its decimal text
+        value = Decimal(repr(value))
+    try:
+        return parse_amount(value)
+    except InvalidInputError as error:
+        raise ValueError(error.message) from None
+
+
+Amount = Annotated[int, BeforeValidator(_cents)]
+"""Decimal text (or a JSON number) of BRL, read as centavos."""
+
+
+class WebhookData(BaseModel):
+    """What a sandbox event says about a charge."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    charge_id: Annotated[str | None, Field(max_length=255)] = None
+    invoice_id: UUID | None = None
+    amount: Amount | None = None
+    paid_at: datetime | None = None
+    method: Literal["boleto", "pix"] | None = None
+
+
+class WebhookEvent(BaseModel):
+    """A sandbox event, as the outbox delivers it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: Annotated[str, Field(min_length=1, max_length=255)]
+    type: Literal["payment.received", "payment.overdue", "payment.refunded"]
+    created_at: datetime
+    data: WebhookData
+
+
+KINDS = {
+    "payment.received": PartnerEventKind.PAYMENT,
+    "payment.refunded": PartnerEventKind.REFUND,
+    "payment.overdue": PartnerEventKind.OVERDUE,
+}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
+
+
+def read_event(body: bytes) -> PartnerEvent:
+    """Translate a sandbox webhook body, or raise ``WebhookMalformedError``."""
+    try:
+        event = WebhookEvent.model_validate_json(body)
+    except ValidationError as error:
+        errors = [
+            {"loc": ["body", *map(str, issue["loc"])], "msg": issue["msg"]}
+            for issue in error.errors()
+        ]
+        raise WebhookMalformedError("the webhook body is malformed", errors) from None
+    data = event.data
+    if event.type == "payment.received" and (
+        data.amount is None or data.method is None
+    ):
+        raise WebhookMalformedError(
+            "payment.received needs data.amount and data.method",
+            [{"loc": ["body", "data"], "msg": "amount and method required"}],
+        )
+    return PartnerEvent(
+        event_id=event.id,
+        kind=KINDS[event.type],
+        type=event.type,
+        occurred_at=event.created_at,
+        invoice_id=data.invoice_id,
+        charge_id=data.charge_id,
+        amount_cents=data.amount,
+        paid_at=data.paid_at,
+        method=data.method,
+        payload=json.loads(body),
+    )
+
+
 @dataclass
 class SandboxGateway:
     """The sandbox partner, on its own tables in the ledger's database."""
 
     pool: ConnectionPool[Any]
+    webhook_secret: str = field(repr=False)
+    clock: Callable[[], datetime] = _utc_now
+    """Business time (the ledger's clock), for event and payment times."""
     name: str = "sandbox"
     city: str = "SAO PAULO"
+
+    def read_webhook(
+        self, headers: Mapping[str, str], body: bytes, now: float
+    ) -> PartnerEvent:
+        """Check the ``Ledger-Signature`` at ``now`` (Unix time), then translate."""
+        signature = _header(headers, SIGNATURE_HEADER)
+        if not verify(self.webhook_secret, signature, body, now):
+            msg = "the webhook signature is missing, wrong or stale"
+            raise WebhookUnauthenticatedError(msg)
+        return read_event(body)
 
     def create_tables(self) -> None:
         """Create the sandbox's tables if missing."""
@@ -237,7 +345,7 @@ class SandboxGateway:
                 raise NoChargeError(msg)
             charge_id, charge_amount = row
             event_id = f"evt_{uuid4().hex}"
-            now = datetime.now(UTC)
+            now = self.clock()
             payload = {
                 "id": event_id,
                 "type": "payment.received",

@@ -55,7 +55,7 @@ class TemplateRenderer:
 
     def __init__(self) -> None:
         self.environment = Environment(
-            loader=PackageLoader("api", "templates"),
+            loader=PackageLoader("adapters", "templates"),
             autoescape=select_autoescape(["html"]),
         )
 

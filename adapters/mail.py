@@ -1,0 +1,67 @@
+"""Outgoing mail: SMTP when configured, ``.eml`` files otherwise.
+
+``LEDGER_SMTP_URL`` looks like ``smtp://user:password@host:587``: STARTTLS is used on
+port 587 (or with ``?starttls=yes``), and the login when a user is given. Without it,
+each message is written as an ``.eml`` file under the data directory, which any mail
+client opens. Both implement ``application.mail.MailSender``.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+SMTP_TIMEOUT_SECONDS = 30
+STARTTLS_PORT = 587
+
+
+class SmtpSender:
+    """Delivers through an SMTP server."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+            msg = "LEDGER_SMTP_URL must look like smtp://user:password@host:587"
+            raise ValueError(msg)
+        self.implicit_tls = parts.scheme == "smtps"
+        self.host = parts.hostname
+        self.port = parts.port or (465 if self.implicit_tls else 25)
+        self.user = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        query = parse_qs(parts.query)
+        self.starttls = self.port == STARTTLS_PORT or query.get("starttls") == ["yes"]
+
+    def send(self, message: EmailMessage) -> None:
+        """Connect, secure, log in if configured, send."""
+        context = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if self.implicit_tls:
+            smtp = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=SMTP_TIMEOUT_SECONDS, context=context
+            )
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_SECONDS)
+        with smtp:
+            if self.starttls:
+                smtp.starttls(context=context)
+            if self.user is not None:
+                smtp.login(self.user, self.password or "")
+            smtp.send_message(message)
+
+
+class FileSender:
+    """Writes each message as an ``.eml`` file (development without SMTP)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def send(self, message: EmailMessage) -> None:
+        """Write the message to a new file."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        to = str(message["To"]).replace("@", "_at_").replace("/", "_")
+        (self.directory / f"{stamp}-{to}.eml").write_bytes(message.as_bytes())
