@@ -73,3 +73,30 @@ def test_swagger_ui_loads_its_stylesheet_and_the_schema(api_url: str) -> None:
     spec = httpx.get(urljoin(f"{api_url}/docs", spec_url.group(1)))
     assert spec.status_code == 200
     assert spec.json()["info"]["title"] == "revenda-ledger"
+
+
+def test_every_reference_of_the_schema_resolves_in_it(api_url: str) -> None:
+    # ReDoc shows nothing but an error when one `$ref` points nowhere.
+    spec = httpx.get(f"{api_url}/openapi.json").json()
+    refs: list[str] = []
+
+    def collect(node: object) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                refs.append(ref)
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    collect(spec)
+    assert refs, "the schema has no references at all"
+    for ref in set(refs):
+        assert ref.startswith("#/"), ref
+        target: object = spec
+        for part in ref[2:].split("/"):
+            assert isinstance(target, dict), ref
+            assert part in target, f"{ref} points nowhere"
+            target = target[part]
