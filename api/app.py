@@ -1,4 +1,4 @@
-"""The FastAPI application: every route of API.md, problems, logs and metrics."""
+"""The FastAPI application: the routes of docs/api.md, problems, logs and metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -51,6 +52,7 @@ class LedgerCollector(Collector):
         yield lag
 
 
+DOCS_ASSETS_URL = "/static/docs"
 COLLECTOR = LedgerCollector()
 REGISTRY.register(COLLECTOR)
 
@@ -86,11 +88,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             container.close()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI, ReDoc and the favicon from this service
+    # (fastapi-offline ships them), so they render with no network beyond it.
+    app = FastAPIOffline(
         title="revenda-ledger",
         version="0.1.0",
         summary="Event-sourced billing ledger for SaaS resellers in Brazil.",
         lifespan=lifespan,
+        static_url=DOCS_ASSETS_URL,
+        # Swagger UI would otherwise fetch a badge from its online validator.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     problems.install(app)
     for router in (

@@ -148,7 +148,29 @@ class Problem(BaseModel):
     errors: list[ProblemItem] | None = None
 
 
-_PROBLEM_SCHEMA = Problem.model_json_schema(ref_template="#/$defs/{model}")
+def _self_contained(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its nested models written in place.
+
+    OpenAPI resolves a ``$ref`` against the whole document, where the ``$defs`` of a
+    schema embedded in a response do not exist (ReDoc refuses such a document).
+    """
+    schema = model.model_json_schema(ref_template="{model}")
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:  # noqa: ANN401 - any part of a JSON schema
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(definitions[node["$ref"]])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(value) for value in node]
+        return node
+
+    result: dict[str, Any] = inline(schema)
+    return result
+
+
+_PROBLEM_SCHEMA = _self_contained(Problem)
 _DESCRIPTIONS = {
     400: "Malformed body.",
     401: "No or invalid credentials.",
