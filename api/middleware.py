@@ -328,7 +328,9 @@ class Idempotency:
         try:
             await self.app(scope, replay_body, capture)
         finally:
-            if status >= 500:  # noqa: PLR2004 - a failure is not a result to replay
+            # A failure is not a result to replay, and a refusal (4xx) leaves the
+            # key free for the corrected request (API.md, Idempotency-Key).
+            if status >= 400:  # noqa: PLR2004
                 await anyio.to_thread.run_sync(store.release, *claim)
             else:
                 await anyio.to_thread.run_sync(
