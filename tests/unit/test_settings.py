@@ -11,7 +11,8 @@ from api.settings import MAX_CLOCK_OFFSET_DAYS, Settings, SettingsError
 
 @pytest.fixture(autouse=True)
 def _no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests say every setting they mean; a shifted test run sets others."""
+    """These tests say every setting they mean; the test run's own are unset."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("LEDGER_CLOCK_OFFSET_DAYS", raising=False)
     monkeypatch.delenv("LEDGER_ENVIRONMENT", raising=False)
 
