@@ -131,7 +131,7 @@ def test_each_registered_invoice_is_mailed_once_with_its_pdf(
     # first would already have come.
     with running_server(env, tmp_path / "serve.log") as base_url:
         later = registered(login(base_url, session.email, session.reseller_id))
-        inbox.wait_for(2)
+        inbox.wait_for(2, timeout=60)
     subjects = [str(m["Subject"]) for m in inbox.messages]
     assert subjects == [
         f"Fatura {invoice['code']} de {reseller}",
