@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench clean
+FUTURE_DAYS ?= 400
+
+.PHONY: run test test-future lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +29,9 @@ lint: $(VENV)/.installed-test ## ruff and mypy --strict
 
 test: lint ## Lint, type-check and run every test
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-future: $(VENV)/.installed-test ## The end-to-end tests with the clock FUTURE_DAYS ahead
+	LEDGER_CLOCK_OFFSET_DAYS=$(FUTURE_DAYS) $(BIN)/pytest tests/e2e -q $(PYTEST_ARGS)
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .

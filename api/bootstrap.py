@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -135,7 +136,16 @@ def build_ledger(settings: Settings, database_url: str) -> Ledger:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
     )
-    return Ledger(env)
+    return Ledger(env, clock=business_clock(settings))
+
+
+def business_clock(settings: Settings) -> Callable[[], datetime]:
+    """The ledger's clock: the real one, moved by ``LEDGER_CLOCK_OFFSET_DAYS``.
+
+    Only business dates follow it; security times stay on the real clock.
+    """
+    offset = timedelta(days=settings.clock_offset_days)
+    return lambda: datetime.now(UTC) + offset
 
 
 def build_container(

@@ -209,7 +209,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ledger`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    settings = Settings()
+    try:
+        settings = Settings()
+    except (SettingsError, ValueError) as error:
+        print(f"ledger: {error}", file=sys.stderr)  # noqa: T201
+        return 2
     args = build_parser(settings).parse_args(argv)
     # uvicorn re-raises the SIGTERM it caught once it has shut down; turning it
     # into SystemExit lets an embedded database be stopped cleanly.

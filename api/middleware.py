@@ -182,15 +182,14 @@ class Idempotency:
         ).hexdigest()
         store = self.store()
         stored = await anyio.to_thread.run_sync(store.claim, owner, key, digest)
-        if stored is not None:
-            await self._answer_twin(
-                send=send,
-                store=store,
-                owner=owner,
-                key=key,
-                digest=digest,
-                stored=stored,
-            )
+        if stored is not None and not await self._answer_twin(
+            send=send,
+            store=store,
+            owner=owner,
+            key=key,
+            digest=digest,
+            stored=stored,
+        ):
             return
         await self._run_first(
             scope=scope,
@@ -210,24 +209,32 @@ class Idempotency:
         key: str,
         digest: str,
         stored: tuple[Any, ...] | None,
-    ) -> None:
+    ) -> bool:
+        """Answer as the first request with this key did, or claim the key.
+
+        ``True`` when the first let go of the key (it failed or was refused) and
+        this request claimed it: it runs as the first then.
+        """
         deadline = time.monotonic() + WAIT_FOR_TWIN_SECONDS
         while stored is not None and stored[1] is None and time.monotonic() < deadline:
             await anyio.sleep(0.02)  # the first request with this key is running
             stored = await anyio.to_thread.run_sync(store.claim, owner, key, digest)
-        if stored is None or stored[1] is None:
+        if stored is None:
+            return True
+        if stored[1] is None:
             detail = "a request with this Idempotency-Key is still being processed"
             await _send_problem(send, 409, detail)
-            return
+            return False
         request_hash, status, headers, body = stored
         if request_hash != digest:
             detail = "this Idempotency-Key was used with another request"
             await _send_problem(send, 422, detail, _KEY_ERROR)
-            return
+            return False
         raw = [(name.encode(), value.encode()) for name, value in headers]
         raw.append((b"idempotent-replayed", b"true"))
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": bytes(body)})
+        return False
 
     async def _run_first(  # noqa: PLR0913 - the parts of one request
         self,
@@ -242,7 +249,7 @@ class Idempotency:
         status = 500
         headers: list[list[str]] = []
         chunks: list[bytes] = []
-        replayed = False
+        replayed = released = False
 
         async def replay_body() -> Message:
             nonlocal replayed
@@ -252,9 +259,12 @@ class Idempotency:
             return await more()
 
         async def capture(message: Message) -> None:
-            nonlocal status
+            nonlocal status, released
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if status >= 400:  # noqa: PLR2004 - free before the caller can retry
+                    await anyio.to_thread.run_sync(store.release, *claim)
+                    released = True
                 headers.extend(
                     [name.decode(), value.decode()]
                     for name, value in message.get("headers", [])
@@ -267,9 +277,11 @@ class Idempotency:
         try:
             await self.app(scope, replay_body, capture)
         finally:
-            if status >= 500:  # noqa: PLR2004 - a failure is not a result to replay
+            # A failure is not a result to replay, and a refusal (4xx) leaves the
+            # key free for the corrected request (API.md, Idempotency-Key).
+            if status >= 400 and not released:  # noqa: PLR2004
                 await anyio.to_thread.run_sync(store.release, *claim)
-            else:
+            elif not released:
                 await anyio.to_thread.run_sync(
                     store.complete, *claim, status, headers, b"".join(chunks)
                 )

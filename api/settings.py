@@ -2,7 +2,8 @@
 
 Names follow DESIGN.md: ``LEDGER_*`` plus the plain ``DATABASE_URL``. Without
 ``DATABASE_URL`` the service runs in development mode on an embedded PostgreSQL
-under ``LEDGER_DATA_DIR``; with it, secrets are required.
+under ``LEDGER_DATA_DIR``; with it, secrets are required. ``LEDGER_ENVIRONMENT``
+says which explicitly (tests run a development server on their own database).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
+MAX_CLOCK_OFFSET_DAYS = 3650
 
 
 class SettingsError(RuntimeError):
@@ -49,6 +51,14 @@ class Settings(BaseSettings):
     """First retry delay of the sandbox's webhook deliveries (doubling each time)."""
     run_projections: bool = True
     """Run the views' live runner inside ``ledger serve`` (else ``ledger project``)."""
+    environment: Literal["development", "production"] | None = None
+    """Development or production; unset, development means the embedded database."""
+    clock_offset_days: int = Field(
+        default=0, ge=-MAX_CLOCK_OFFSET_DAYS, le=MAX_CLOCK_OFFSET_DAYS
+    )
+    """Development only: business dates (issue, due, overdue) run this many days
+    off the real calendar, to try the service on another day. Security times
+    (tokens, webhook signatures, idempotency keys) keep the real clock."""
 
     @field_validator(
         "database_url",
@@ -67,9 +77,26 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @model_validator(mode="after")
+    def _offset_only_in_development(self) -> Settings:
+        # A shifted calendar in production would issue and mark overdue on the
+        # wrong day: refuse to start rather than serve it.
+        if self.clock_offset_days and not self.development:
+            msg = (
+                "LEDGER_CLOCK_OFFSET_DAYS is for development only "
+                "(LEDGER_ENVIRONMENT=development)"
+            )
+            raise SettingsError(msg)
+        return self
+
     @property
     def development(self) -> bool:
-        """Development mode: the embedded database (no ``DATABASE_URL`` given)."""
+        """Development mode: as ``LEDGER_ENVIRONMENT`` says, else derived.
+
+        Unset, development means the embedded database (no ``DATABASE_URL``).
+        """
+        if self.environment is not None:
+            return self.environment == "development"
         return self.database_url is None or self.embedded
 
     @property

@@ -1,10 +1,13 @@
-"""Example builders: valid documents and ready-made tenants, clients and contracts."""
+"""Example builders: valid documents, ready-made tenants, clients and contracts, and
+the dates tests use (always relative to the São Paulo today, never fixed)."""
 
 from __future__ import annotations
 
+import os
 import random
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 from stdnum.br import cnpj, cpf
 
@@ -15,6 +18,30 @@ from domain.invoices import Invoice
 
 _random = random.Random(20261128)
 PASSWORD = "s3nha-forte!"
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+CLOCK_OFFSET = "LEDGER_CLOCK_OFFSET_DAYS"
+
+
+def clock_offset_days() -> int:
+    """How far this test run moves the service's calendar (``make test-future``)."""
+    return int(os.environ.get(CLOCK_OFFSET, "0") or "0")
+
+
+def today() -> date:
+    """The São Paulo today of the service under test, moved like its clock."""
+    now = datetime.now(UTC) + timedelta(days=clock_offset_days())
+    return now.astimezone(SAO_PAULO).date()
+
+
+def days_from_today(days: int) -> str:
+    """The ISO date ``days`` from ``today()`` (negative: in the past)."""
+    return (today() + timedelta(days=days)).isoformat()
+
+
+def reference_of(day: date | str) -> dict[str, str]:
+    """The reference month and year of an invoice due on ``day``."""
+    due = date.fromisoformat(day) if isinstance(day, str) else day
+    return {"reference_month": f"{due.month:02d}", "reference_year": str(due.year)}
 
 
 def a_cpf() -> str:
@@ -86,8 +113,6 @@ def an_invoice(
 
 def some_activity(ledger: Ledger, invoices: int, seed: int = 1) -> None:
     """A tenant's busy day: clients, contracts, invoices and every kind of outcome."""
-    from datetime import UTC, datetime  # noqa: PLC0415
-
     from domain.invoices import Charge  # noqa: PLC0415
 
     rng = random.Random(seed)
@@ -102,7 +127,7 @@ def some_activity(ledger: Ledger, invoices: int, seed: int = 1) -> None:
             continue
         charge = Charge(f"ch{number}", "001", f"{number:011d}", "0" * 44, "0" * 47, "x")
         ledger.record_registration(invoice.id, charge)
-        paid_at = datetime(2026, 11, 20, tzinfo=UTC)
+        paid_at = ledger.clock()
         if outcome < 0.3:
             ledger.cancel_invoice(reseller_id, invoice.id, "desistiu")
         if outcome < 0.8:

@@ -11,7 +11,14 @@ import httpx
 import pytest
 
 from api.database import create_database, drop_database, with_database
-from tests.builders import PASSWORD, a_cnpj, a_cpf, an_email
+from tests.builders import (
+    PASSWORD,
+    a_cnpj,
+    a_cpf,
+    an_email,
+    days_from_today,
+    reference_of,
+)
 from tests.e2e.server import running_server
 
 ADMIN_TOKEN = "admin-" + "t" * 40
@@ -20,6 +27,10 @@ SECRETS = {
     "LEDGER_WEBHOOK_SECRET": "w" * 40,
     "LEDGER_ADMIN_TOKEN": ADMIN_TOKEN,
 }
+DUE_IN_DAYS = 10
+"""A default invoice falls due this many days after the São Paulo today ..."""
+ISSUED_DAYS_AGO = 2
+"""... and was issued this many days before it."""
 
 
 @pytest.fixture(scope="session")
@@ -88,14 +99,14 @@ class Session:
     def invoice(
         self, client_id: str, amount: object = "150.00", **extra: Any
     ) -> httpx.Response:
+        due = days_from_today(DUE_IN_DAYS)
         body = {
             "client_id": client_id,
             "description": "Mensalidade",
             "amount": amount,
-            "due_date": "2026-12-10",
-            "issue_date": "2026-11-28",
-            "reference_month": "12",
-            "reference_year": "2026",
+            "due_date": due,
+            "issue_date": days_from_today(-ISSUED_DAYS_AGO),
+            **reference_of(due),
         } | extra
         return self.post("/v1/invoices", json=body)
 

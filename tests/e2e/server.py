@@ -14,7 +14,20 @@ from pathlib import Path
 
 import httpx
 
+from tests.builders import CLOCK_OFFSET, clock_offset_days
+
 STARTUP_TIMEOUT_SECONDS = 60
+
+
+def clock_env() -> dict[str, str]:
+    """The settings that move a ``ledger`` process's calendar like this run's.
+
+    The offset is refused outside development, so a shifted run says it is one.
+    """
+    days = clock_offset_days()
+    if not days:
+        return {}
+    return {CLOCK_OFFSET: str(days), "LEDGER_ENVIRONMENT": "development"}
 
 
 def free_port() -> int:
@@ -33,7 +46,8 @@ def running_server(
 ) -> Iterator[str]:
     """Start ``ledger serve``; yield its base URL; stop it with SIGTERM.
 
-    The server inherits this process's environment plus ``env``, less ``unset``.
+    The server inherits this process's environment plus ``env``, less ``unset``,
+    and runs on this test run's calendar (``clock_env``).
     """
     with server_process(env, log_path, unset, port) as (base_url, _process):
         yield base_url
@@ -50,7 +64,9 @@ def server_process(
     port = port or free_port()
     defaults = {"LEDGER_DATA_DIR": str(log_path.parent / "data")}
     full_env = {
-        k: v for k, v in {**os.environ, **defaults, **env}.items() if k not in unset
+        k: v
+        for k, v in {**os.environ, **defaults, **clock_env(), **env}.items()
+        if k not in unset
     }
     ledger = Path(sys.executable).with_name("ledger")
     with log_path.open("ab") as log:

@@ -11,8 +11,24 @@ import httpx
 import jwt
 import pytest
 
-from tests.builders import PASSWORD, a_cnpj, a_cpf, an_email
-from tests.e2e.conftest import ADMIN_TOKEN, SECRETS, Session, login, new_tenant
+from tests.builders import (
+    PASSWORD,
+    a_cnpj,
+    a_cpf,
+    an_email,
+    days_from_today,
+    reference_of,
+    today,
+)
+from tests.e2e.conftest import (
+    ADMIN_TOKEN,
+    DUE_IN_DAYS,
+    ISSUED_DAYS_AGO,
+    SECRETS,
+    Session,
+    login,
+    new_tenant,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -33,6 +49,15 @@ def position(response: httpx.Response) -> int:
 
 
 # -- the main path ---------------------------------------------------------------------
+
+
+def test_an_invoice_is_issued_on_the_services_today_by_default(
+    tenant: Session,
+) -> None:
+    """The service and this test run share one calendar (``make test-future``)."""
+    client = tenant.billable_client()
+    invoice = tenant.ok(tenant.invoice(client["id"], issue_date=None), 201)
+    assert invoice["issue_date"] == today().isoformat()
 
 
 def test_reseller_client_contract_invoice_and_erp_path(tenant: Session) -> None:
@@ -145,10 +170,12 @@ def test_lists_page_with_cursors_and_filter(tenant: Session) -> None:
     )
     assert [i["code"] for i in rest["items"]] == [1]
     assert rest["next_cursor"] is None
-    november = tenant.get("/v1/invoices", params={"reference": "2026-11"})
-    assert tenant.ok(november)["items"] == []
-    december = tenant.get("/v1/invoices", params={"reference": "2026-12"})
-    assert len(tenant.ok(december)["items"]) == 3
+    due = today() + timedelta(days=DUE_IN_DAYS)
+    month_before = due.replace(day=1) - timedelta(days=1)
+    before = tenant.get("/v1/invoices", params={"reference": f"{month_before:%Y-%m}"})
+    assert tenant.ok(before)["items"] == []
+    referenced = tenant.get("/v1/invoices", params={"reference": f"{due:%Y-%m}"})
+    assert len(tenant.ok(referenced)["items"]) == 3
     trial = tenant.ok(tenant.get("/v1/contracts", params={"status": "trial"}))
     assert trial["items"] == []
 
@@ -268,9 +295,8 @@ def _command_body(name: str, ids: dict[str, str]) -> dict[str, object]:
             "client_id": ids["client"],
             "description": "Mensalidade",
             "amount": "10.00",
-            "due_date": "2026-12-10",
-            "reference_month": "12",
-            "reference_year": "2026",
+            "due_date": days_from_today(10),
+            **reference_of(days_from_today(10)),
         },
         "cancel invoice": {"reason": "teste"},
         "update client": {"city": "Santos"},
@@ -450,13 +476,17 @@ def test_json_numbers_are_read_by_their_decimal_text(
     tenant: Session, raw: str, status: int
 ) -> None:
     client = tenant.billable_client()
+    due = today() + timedelta(days=10)
     body = (
         (
             '{"client_id": "CLIENT", "description": "Mensal", "amount": RAW,'
-            ' "due_date": "2026-12-10", "reference_month": "12", "reference_year": "2026"}'
+            ' "due_date": "DUE", "reference_month": "MM", "reference_year": "YYYY"}'
         )
         .replace("CLIENT", client["id"])
         .replace("RAW", raw)
+        .replace("DUE", due.isoformat())
+        .replace("MM", f"{due.month:02d}")
+        .replace("YYYY", str(due.year))
     )
     response = tenant.post(
         "/v1/invoices", content=body, headers={"content-type": "application/json"}
@@ -474,9 +504,9 @@ def test_json_numbers_are_read_by_their_decimal_text(
         ({"reference_year": "26"}, "reference_year"),
         ({"description": ""}, "description"),
         ({"description": "x" * 501}, "description"),
-        ({"due_date": "2026-11-27"}, "due_date"),
-        ({"due_date": "10/12/2026"}, "due_date"),
-        ({"due_date": "2026-02-30"}, "due_date"),
+        ({"due_date": days_from_today(-ISSUED_DAYS_AGO - 1)}, "due_date"),
+        ({"due_date": f"{today() + timedelta(days=10):%d/%m/%Y}"}, "due_date"),
+        ({"due_date": f"{today().year + 1}-02-30"}, "due_date"),
         ({"surprise": 1}, "surprise"),
     ],
 )
@@ -516,7 +546,7 @@ def test_an_invalid_client_is_422(
         {"limit": 201},
         {"cursor": "not-a-cursor"},
         {"status": "unknown"},
-        {"reference": "2026-13"},
+        {"reference": f"{today().year}-13"},
         {"due_from": "yesterday"},
         {"after": -1},
     ],
@@ -614,13 +644,22 @@ def test_concurrent_requests_with_one_key_have_one_effect(tenant: Session) -> No
     assert len(invoices["items"]) == 1
 
 
-def test_a_failed_request_is_kept_under_its_key_too(tenant: Session) -> None:
+def test_a_refused_request_leaves_its_key_for_the_corrected_one(
+    tenant: Session,
+) -> None:
     headers = {"Idempotency-Key": f"key-{uuid4()}"}
-    body = {"name": "", "document": a_cpf(), "email": "i@x.com"}
-    first = tenant.post("/v1/clients", json=body, headers=headers)
-    second = tenant.post("/v1/clients", json=body, headers=headers)
-    assert first.status_code == second.status_code == 422
-    assert first.json() == second.json()
+    wrong = {"name": "", "document": a_cpf(), "email": "i@x.com"}
+    first = tenant.post("/v1/clients", json=wrong, headers=headers)
+    again = tenant.post("/v1/clients", json=wrong, headers=headers)
+    assert first.status_code == again.status_code == 422
+    assert "Idempotent-Replayed" not in again.headers
+    fixed = tenant.post("/v1/clients", json=wrong | {"name": "Certo"}, headers=headers)
+    assert fixed.status_code == 201, fixed.text
+    replayed = tenant.post(
+        "/v1/clients", json=wrong | {"name": "Certo"}, headers=headers
+    )
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json() == fixed.json()
 
 
 def test_keys_belong_to_their_user(tenant: Session, other_tenant: Session) -> None:
@@ -703,8 +742,8 @@ def test_the_invoice_list_filters_by_due_dates_status_and_client(
     tenant: Session,
 ) -> None:
     ana, bia = tenant.billable_client(), tenant.billable_client()
-    early = tenant.ok(tenant.invoice(ana["id"], due_date="2026-12-05"), 201)
-    late = tenant.ok(tenant.invoice(bia["id"], due_date="2027-01-20"), 201)
+    early = tenant.ok(tenant.invoice(ana["id"], due_date=days_from_today(5)), 201)
+    late = tenant.ok(tenant.invoice(bia["id"], due_date=days_from_today(51)), 201)
     tenant.post(f"/v1/invoices/{late['id']}/cancel", json={"reason": "x"})
     after = max(
         e["position"]
@@ -717,7 +756,7 @@ def test_the_invoice_list_filters_by_due_dates_status_and_client(
         )
         return [i["id"] for i in listed["items"]]
 
-    assert ids(due_to="2026-12-31") == [early["id"]]
-    assert ids(due_from="2027-01-01") == [late["id"]]
+    assert ids(due_to=days_from_today(30)) == [early["id"]]
+    assert ids(due_from=days_from_today(31)) == [late["id"]]
     assert ids(status="cancelled") == [late["id"]]
     assert ids(client_id=ana["id"]) == [early["id"]]

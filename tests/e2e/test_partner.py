@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
@@ -22,11 +22,15 @@ from psycopg_pool import ConnectionPool
 from adapters.sandbox import SandboxGateway, sign
 from domain.boleto import Boleto, line_to_barcode
 from domain.pix import PixCode
-from tests.e2e.conftest import SECRETS, Session, new_tenant
-from tests.e2e.server import free_port, running_server
+from tests.builders import days_from_today, today
+from tests.e2e.conftest import DUE_IN_DAYS, SECRETS, Session, new_tenant
+from tests.e2e.server import clock_env, free_port, running_server
 from tests.integration.workers import run_cli
 
 WEBHOOK_SECRET = SECRETS["LEDGER_WEBHOOK_SECRET"]
+SIGNATURE_MARGIN = 400
+"""Seconds outside the 300 s signature window: no load can bring it back inside
+(the exact edge is a unit test with a controlled clock)."""
 
 
 def deliver(
@@ -87,10 +91,8 @@ def test_issue_register_pay_and_every_view_shows_it_paid(tenant: Session) -> Non
     decoded = Boleto.from_barcode(boleto["barcode"])
     assert decoded.amount_cents == 25000
     assert line_to_barcode(boleto["digitable_line"]) == boleto["barcode"]
-    assert (
-        str(decoded.due_date(near=datetime(2026, 12, 1, tzinfo=UTC).date()))
-        == "2026-12-10"
-    )
+    assert decoded.due_date(near=today()) == date.fromisoformat(invoice["due_date"])
+    assert invoice["due_date"] == days_from_today(DUE_IN_DAYS)
     pix = PixCode.decode(invoice["pix"]["emv"])
     assert pix.amount_cents == 25000
     assert invoice["charge_id"]
@@ -151,9 +153,11 @@ def test_a_partner_outage_is_retried_until_the_charge_registers(
 def test_an_invoice_already_past_due_becomes_overdue_once_registered(
     tenant: Session,
 ) -> None:
-    yesterday = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    two_days_ago = days_from_today(-2)
     client = tenant.billable_client()
-    issued = tenant.invoice(client["id"], due_date=yesterday, issue_date=yesterday)
+    issued = tenant.invoice(
+        client["id"], due_date=two_days_ago, issue_date=two_days_ago
+    )
     invoice = tenant.ok(issued, 201)
     overdue = tenant.wait_for(invoice["id"], "overdue")
     assert (overdue["status"], overdue["status_label"]) == ("overdue", "Vencida")
@@ -250,9 +254,9 @@ def test_bad_signatures_are_401_and_record_nothing(
     if case == "forged":
         response = deliver(api_url, payload, secret="x" * 40)
     elif case == "stale":
-        response = deliver(api_url, payload, at=time.time() - 301)
+        response = deliver(api_url, payload, at=time.time() - SIGNATURE_MARGIN)
     elif case == "future":
-        response = deliver(api_url, payload, at=time.time() + 301)
+        response = deliver(api_url, payload, at=time.time() + SIGNATURE_MARGIN)
     else:
         response = httpx.post(f"{api_url}/v1/webhooks/sandbox", json=payload)
     assert response.status_code == 401
@@ -273,7 +277,7 @@ def log_size(database_url: str) -> int:
         {
             "id": "evt",
             "type": "payment.teleported",
-            "created_at": "2026-11-28T00:00:00Z",
+            "created_at": f"{days_from_today(-2)}T00:00:00Z",
             "data": {},
         },
         {
@@ -285,7 +289,7 @@ def log_size(database_url: str) -> int:
         {
             "id": "evt",
             "type": "payment.received",
-            "created_at": "2026-11-28T00:00:00Z",
+            "created_at": f"{days_from_today(-2)}T00:00:00Z",
             "data": {"amount": "1.234"},
         },
     ],
@@ -462,11 +466,16 @@ def test_ledger_tick_marks_unpaid_invoices_past_due_overdue(
     env = {"DATABASE_URL": fresh_database, **SECRETS}
     with running_server(env, tmp_path / "serve.log") as base_url:
         session = new_tenant(base_url)
-        due = registered_invoice(session)  # due 2026-12-10
-        later = registered_invoice(session, due_date="2027-01-10")
-        before = run_cli(fresh_database, "tick", "--today", "2026-12-10", env=SECRETS)
+        due = registered_invoice(session)
+        later = registered_invoice(session, due_date=days_from_today(DUE_IN_DAYS + 31))
+        cli_env = SECRETS | clock_env()
+        on_time = run_cli(fresh_database, "tick", env=cli_env)
+        assert "0 invoice(s) marked overdue" in on_time.stdout, on_time.stdout
+        on_due = days_from_today(DUE_IN_DAYS)
+        before = run_cli(fresh_database, "tick", "--today", on_due, env=cli_env)
         assert "0 invoice(s) marked overdue" in before.stdout, before.stdout
-        result = run_cli(fresh_database, "tick", "--today", "2026-12-11", env=SECRETS)
+        day_after = days_from_today(DUE_IN_DAYS + 1)
+        result = run_cli(fresh_database, "tick", "--today", day_after, env=cli_env)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "1 invoice(s) marked overdue" in result.stdout
         marked = session.ok(session.get(f"/v1/invoices/{due['id']}"))

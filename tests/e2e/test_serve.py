@@ -98,6 +98,24 @@ def test_serve_refuses_to_start_without_secrets_outside_development(
     assert "LEDGER_SECRET_KEY" in result.stderr
 
 
+def test_serve_refuses_a_moved_clock_outside_development(database_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")} | {
+        "DATABASE_URL": database_url,
+        "LEDGER_CLOCK_OFFSET_DAYS": "400",
+        **SECRETS,
+    }
+    result = subprocess.run(  # noqa: S603
+        [str(Path(sys.executable).with_name("ledger")), "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "LEDGER_CLOCK_OFFSET_DAYS" in result.stderr
+
+
 def test_serve_without_a_database_url_runs_an_embedded_postgres_and_stops_it(
     tmp_path: Path,
 ) -> None:

@@ -22,6 +22,7 @@ from uuid import uuid4
 import httpx
 
 from adapters.sandbox import sign
+from tests.builders import days_from_today, reference_of
 from tests.e2e.conftest import SECRETS, Session, login
 from tests.e2e.server import server_process
 from tests.integration.workers import run_cli
@@ -73,9 +74,8 @@ class Burst:
                 "client_id": self.client_id,
                 "description": "Mensalidade",
                 "amount": "100.00",
-                "due_date": "2026-12-10",
-                "reference_month": "12",
-                "reference_year": "2026",
+                "due_date": days_from_today(10),
+                **reference_of(days_from_today(10)),
             },
             headers={"Idempotency-Key": f"k-{uuid4()}"},
             timeout=5,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.builders import a_cpf
+from tests.builders import a_cpf, days_from_today, reference_of
 from tests.e2e.conftest import Session, new_tenant
 
 
@@ -56,9 +56,8 @@ def writes(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any] | None]]:
                 "client_id": ids["client"],
                 "description": "x",
                 "amount": "10.00",
-                "due_date": "2026-12-10",
-                "reference_month": "12",
-                "reference_year": "2026",
+                "due_date": days_from_today(10),
+                **reference_of(days_from_today(10)),
             },
         ),
     ]
