@@ -2,26 +2,42 @@
 
 The ``Idempotency`` middleware (``api.middleware``) claims a key before running a
 request and keeps its response here, so that a retry with the same key replays it.
+
+A claim is a lease: a request that was cut off (the process crashed, the connection
+dropped before ``complete`` or ``release``) does not hold its key for good; once
+the lease has run out, a retry with the key claims it and runs. The lease is far
+longer than any command takes, so a request still running is never run twice.
+Expired keys are purged at most every ``PURGE_EVERY_SECONDS`` per process, through
+an index on ``created_at``, not on every keyed request.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 KEEP_KEYS_HOURS = 48
+LEASE_SECONDS = 60.0
+PURGE_EVERY_SECONDS = 600.0
 
 
 class IdempotencyStore:
     """Idempotency keys and the responses they produced, in PostgreSQL."""
 
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
+    def __init__(
+        self, pool: ConnectionPool[Any], *, lease_seconds: float = LEASE_SECONDS
+    ) -> None:
         self.pool = pool
+        self.lease_seconds = lease_seconds
+        self._next_purge = 0.0
+        self._purge_guard = threading.Lock()
 
     def create_tables(self) -> None:
-        """Create the table if missing."""
+        """Create the table if missing (and add what later versions need)."""
         with self.pool.connection() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS api_idempotency ("
@@ -30,21 +46,35 @@ class IdempotencyStore:
                 " created_at timestamptz NOT NULL DEFAULT now(),"
                 " PRIMARY KEY (scope, key))"
             )
+            conn.execute(
+                "ALTER TABLE api_idempotency"
+                " ADD COLUMN IF NOT EXISTS lease_until timestamptz"
+            )
+            conn.execute(
+                "CREATE INDEX IF NOT EXISTS api_idempotency_created_at"
+                " ON api_idempotency (created_at)"
+            )
 
     def claim(self, scope: str, key: str, request_hash: str) -> tuple[Any, ...] | None:
-        """Claim the key (``None``), or return what is stored under it."""
+        """Claim the key (``None``), or return what is stored under it.
+
+        A claim whose lease ran out without an answer is taken over.
+        """
+        self._purge_if_due()
         with self.pool.connection() as conn:
             claimed = conn.execute(
-                "INSERT INTO api_idempotency (scope, key, request_hash) "
-                "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
-                (scope, key, request_hash),
+                "INSERT INTO api_idempotency (scope, key, request_hash, lease_until) "
+                "VALUES (%s, %s, %s, now() + make_interval(secs => %s)) "
+                "ON CONFLICT (scope, key) DO UPDATE SET request_hash ="
+                " EXCLUDED.request_hash, lease_until = EXCLUDED.lease_until,"
+                " created_at = now() "
+                "WHERE api_idempotency.status IS NULL AND COALESCE("
+                " api_idempotency.lease_until, api_idempotency.created_at"
+                " + make_interval(secs => %s)) < now() "
+                "RETURNING 1",
+                (scope, key, request_hash, self.lease_seconds, self.lease_seconds),
             ).fetchone()
             if claimed is not None:
-                conn.execute(
-                    "DELETE FROM api_idempotency WHERE created_at < "
-                    "now() - make_interval(hours => %s)",
-                    (KEEP_KEYS_HOURS,),
-                )
                 return None
             row: tuple[Any, ...] | None = conn.execute(
                 "SELECT request_hash, status, headers, body FROM api_idempotency "
@@ -52,6 +82,19 @@ class IdempotencyStore:
                 (scope, key),
             ).fetchone()
             return row
+
+    def _purge_if_due(self) -> None:
+        now = time.monotonic()
+        with self._purge_guard:
+            if now < self._next_purge:
+                return
+            self._next_purge = now + PURGE_EVERY_SECONDS
+        with self.pool.connection() as conn:
+            conn.execute(
+                "DELETE FROM api_idempotency WHERE created_at < "
+                "now() - make_interval(hours => %s)",
+                (KEEP_KEYS_HOURS,),
+            )
 
     def complete(
         self, scope: str, key: str, status: int, headers: list[list[str]], body: bytes
@@ -65,7 +108,7 @@ class IdempotencyStore:
             )
 
     def release(self, scope: str, key: str) -> None:
-        """Forget a key whose request failed unexpectedly, so it can be retried."""
+        """Forget a key whose request failed or was refused, so it can be retried."""
         with self.pool.connection() as conn:
             conn.execute(
                 "DELETE FROM api_idempotency WHERE scope = %s AND key = %s",

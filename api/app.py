@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -14,13 +14,17 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel
 
 from api import problems
+from api.auth import UserCache, bearer_of, is_admin_token
 from api.bootstrap import Container, build_container
 from api.database import is_reachable
 from api.deps import ContainerDep
-from api.middleware import AccessLog, BodyLimit, Idempotency, Scope
-from api.problems import ProblemError, documented
+from api.middleware import AccessLog, BodyLimit, Idempotency, Scope, SecurityHeaders
+from api.problems import ProblemError, documented, problem
 from api.routes import accounts, audit, erp, panel, partner
 from api.settings import Settings
+from application.passwords import PasswordsBusyError
+
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 class Health(BaseModel):
@@ -58,20 +62,41 @@ REGISTRY.register(COLLECTOR)
 
 
 def _caller_scope(app: FastAPI) -> Any:  # noqa: ANN401 - a callable for the middleware
+    """The key space of an authenticated request: its tenant, or the admin.
+
+    ``None`` (not authenticated) leaves the key alone: the route answers 401.
+    """
+
     def scope_of(scope: Scope) -> str | None:
         container: Container | None = getattr(app.state, "container", None)
         authorization = dict(scope.get("headers", [])).get(b"authorization", b"")
-        kind, _, token = authorization.decode("latin-1").partition(" ")
-        if container is None or kind.lower() != "bearer" or not token:
+        token = bearer_of(authorization.decode("latin-1"))
+        if container is None or token is None:
             return None
         if scope["path"] == "/v1/resellers":
-            return "admin"
+            return "admin" if is_admin_token(container.settings, token) else None
         try:
-            return f"user:{container.tokens.check(token).user_id}"
+            return f"tenant:{container.tokens.check(token).reseller_id}"
         except ProblemError:
             return None
 
     return scope_of
+
+
+def check_metrics_access(request: Request, settings: Settings) -> None:
+    """``/metrics``: from loopback, or with the admin token; else 403."""
+    host = request.client.host if request.client is not None else None
+    if host in LOOPBACK:
+        return
+    if is_admin_token(settings, bearer_of(request.headers.get("authorization"))):
+        return
+    raise ProblemError(403, "metrics are served to loopback or the admin token only")
+
+
+def _busy(_request: Request, _error: Exception) -> Response:
+    return problem(
+        503, "too many logins at once; try again shortly", headers={"Retry-After": "1"}
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -82,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container = build_container(settings or Settings())
         container.start()
         app.state.container = container
+        app.state.users = UserCache(container.ledger.get_user)
         COLLECTOR.container = container
         try:
             yield
@@ -100,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"validatorUrl": None},
     )
     problems.install(app)
+    app.add_exception_handler(PasswordsBusyError, _busy)
     for router in (
         accounts.router,
         panel.router,
@@ -128,10 +155,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/metrics",
         tags=["operations"],
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+        responses={
+            200: {"content": {CONTENT_TYPE_LATEST: {}}},
+            **documented(403),
+        },
     )
-    def metrics() -> Response:
-        """Prometheus metrics: requests, latencies, events and view lag."""
+    def metrics(request: Request, container: ContainerDep) -> Response:
+        """Prometheus metrics (loopback or the admin token): requests, lag, events."""
+        check_metrics_access(request, container.settings)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(
@@ -139,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store=lambda: app.state.container.idempotency,
         caller_scope=_caller_scope(app),
     )
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(AccessLog)
     app.add_middleware(BodyLimit)
     return app

@@ -1,14 +1,20 @@
 """Login, access tokens and roles.
 
-Access tokens are HS256 JWTs (PyJWT) that carry the user, its role and its tenant,
-and expire. Every route states which roles may call it; anyone else authenticated
-gets 403, anyone unauthenticated 401.
+Access tokens are HS256 JWTs (PyJWT) that carry the user and its tenant, and
+expire. The role and whether the user is disabled are read from the user on every
+request (through ``UserCache``), never from the token: a disabled user's tokens stop
+working at once and a changed role applies to the next request. Every route states
+which roles may call it; anyone else authenticated gets 403, anyone unauthenticated
+401.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,11 +27,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import ProblemError
 from api.settings import Settings, SettingsError
-from domain.users import Role
+from domain.errors import UserNotFoundError
+from domain.users import Role, User
 
 ALGORITHM = "HS256"
 TOKEN_LIFETIME = timedelta(hours=1)
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+USER_CACHE_SECONDS = 1.0
+"""How long another process may keep serving a user as it was before a change."""
 
 bearer = HTTPBearer(auto_error=False, description="An access token from /v1/auth/token")
 
@@ -99,6 +108,58 @@ class Tokens:
             raise unauthorized("the access token is invalid or expired") from None
 
 
+@dataclass(frozen=True)
+class Access:
+    """What a request needs to know of its user."""
+
+    reseller_id: UUID
+    role: Role
+    disabled: bool
+
+
+class UserCache:
+    """Users as requests need them, kept for ``USER_CACHE_SECONDS``.
+
+    A command on a user in this process calls ``forget``, so the change holds from
+    the next request here; other processes (``ledger serve`` with several workers)
+    see it within ``USER_CACHE_SECONDS``.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[UUID], User],
+        *,
+        seconds: float = USER_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._seconds = seconds
+        self._clock = clock
+        self._entries: dict[UUID, tuple[float, Access | None]] = {}
+        self._guard = threading.Lock()
+
+    def get(self, user_id: UUID) -> Access | None:
+        """The user's access, or ``None`` for a user that does not exist."""
+        now = self._clock()
+        with self._guard:
+            entry = self._entries.get(user_id)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        try:
+            user = self._load(user_id)
+            access: Access | None = Access(user.reseller_id, user.role, user.disabled)
+        except UserNotFoundError:
+            access = None
+        with self._guard:
+            self._entries[user_id] = (now + self._seconds, access)
+        return access
+
+    def forget(self, user_id: UUID) -> None:
+        """The user changed: read it again on its next request."""
+        with self._guard:
+            self._entries.pop(user_id, None)
+
+
 def unauthorized(detail: str) -> ProblemError:
     """A 401 problem that names the bearer scheme."""
     return ProblemError(401, detail, headers={"WWW-Authenticate": "Bearer"})
@@ -112,9 +173,13 @@ def current_caller(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("an access token is required")
     tokens: Tokens = request.app.state.container.tokens
-    caller = tokens.check(credentials.credentials)
-    request.state.tenant = str(caller.reseller_id)
-    return caller
+    claimed = tokens.check(credentials.credentials)
+    users: UserCache = request.app.state.users
+    access = users.get(claimed.user_id)
+    if access is None or access.disabled or access.reseller_id != claimed.reseller_id:
+        raise unauthorized("the access token's user is disabled or gone")
+    request.state.tenant = str(claimed.reseller_id)
+    return Caller(claimed.user_id, claimed.reseller_id, access.role)
 
 
 def allow(*roles: Role) -> object:
@@ -144,6 +209,19 @@ def check_admin_token(settings: Settings, presented: str | None) -> None:
     """Reseller sign-up: 403 when disabled, 401 without the right admin token."""
     if settings.admin_token is None:
         raise ProblemError(403, "reseller sign-up is disabled (LEDGER_ADMIN_TOKEN)")
-    expected = settings.admin_token.get_secret_value().encode()
-    if presented is None or not hmac.compare_digest(presented.encode(), expected):
+    if not is_admin_token(settings, presented):
         raise unauthorized("the admin token is missing or wrong")
+
+
+def is_admin_token(settings: Settings, presented: str | None) -> bool:
+    """Whether ``presented`` is the configured admin token (never when unset)."""
+    if settings.admin_token is None or presented is None:
+        return False
+    expected = settings.admin_token.get_secret_value().encode()
+    return hmac.compare_digest(presented.encode(), expected)
+
+
+def bearer_of(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else ``None``."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None

@@ -14,6 +14,7 @@ from adapters.documents import TemplateRenderer
 from adapters.idempotency import IdempotencyStore
 from adapters.mail import FileSender, SmtpSender
 from adapters.sandbox import SandboxGateway, WebhookDelivery
+from adapters.throttle import LoginThrottle
 from adapters.webhook_log import PostgresWebhookLog
 from api.auth import Tokens, resolve_secret_key, resolve_webhook_secret
 from api.database import eventsourcing_env
@@ -91,6 +92,7 @@ class Container:
     read_models: ReadModels
     tokens: Tokens
     idempotency: IdempotencyStore
+    login_throttle: LoginThrottle
     gateway: PaymentGateway
     webhooks: WebhookReceiver
     renderer: DocumentRenderer
@@ -169,6 +171,7 @@ def build_container(
         settings, pool, ledger, resolve_webhook_secret(settings)
     )
     idempotency = IdempotencyStore(pool)
+    login_throttle = LoginThrottle(pool)
     webhook_log = PostgresWebhookLog(pool)
     container = Container(
         settings=settings,
@@ -178,12 +181,13 @@ def build_container(
         read_models=read_models,
         tokens=Tokens(resolve_secret_key(settings)),
         idempotency=idempotency,
+        login_throttle=login_throttle,
         gateway=partner.gateway,
         webhooks=WebhookReceiver(
             ledger, {partner.gateway.name: partner.gateway}, webhook_log
         ),
         renderer=TemplateRenderer(),
-        stores=[idempotency, webhook_log, *partner.stores],
+        stores=[idempotency, login_throttle, webhook_log, *partner.stores],
         delivery=partner.delivery,
     )
     in_process = (

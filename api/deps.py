@@ -1,13 +1,22 @@
-"""Dependencies shared by the routes, and the route class that reads JSON money."""
+"""Dependencies shared by the routes, and the route class that reads JSON money.
+
+``?after=`` (read-your-writes) is awaited by an async dependency before the route
+runs: a position the views already have costs nothing; one beyond the head of the
+log answers 409 at once (nothing will ever reach it); one that exists waits on a
+thread of its own small pool (``AFTER_WAITERS``), never on the worker threads that
+serve requests, so slow views cannot starve other tenants' requests.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 
@@ -17,6 +26,8 @@ from application.ledger import Ledger
 from projections.read_models import ReadModels
 
 AFTER_TIMEOUT_SECONDS = 5.0
+AFTER_WAITERS = 8
+"""Threads that may wait for the views at once; more waiters queue without one."""
 
 
 class DecimalJSONRoute(APIRoute):
@@ -56,10 +67,54 @@ def get_views(request: Request) -> ReadModels:
 ContainerDep = Annotated[Container, Depends(get_container)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 ViewsDep = Annotated[ReadModels, Depends(get_views)]
-After = Annotated[
-    int | None,
-    Query(ge=0, description="Wait until the views have this log position (≤ 5 s)."),
-]
+_waiters: list[anyio.CapacityLimiter] = []
+
+
+def _waiting_threads() -> anyio.CapacityLimiter:
+    # Created on first use: a limiter belongs to the running event loop.
+    if not _waiters:
+        _waiters.append(anyio.CapacityLimiter(AFTER_WAITERS))
+    return _waiters[0]
+
+
+async def await_after(
+    request: Request,
+    after: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="Wait until the views have this log position (≤ 5 s); "
+            "beyond the end of the log: 409.",
+        ),
+    ] = None,
+) -> int | None:
+    """Read-your-writes: 409 beyond the head, else wait (503 after 5 s)."""
+    if after is None:
+        return None
+    views = get_views(request)
+    if min(views.watcher.positions.values(), default=0) >= after:
+        return after
+    deadline = time.monotonic() + AFTER_TIMEOUT_SECONDS
+    recorder = get_ledger(request).recorder
+    threads = _waiting_threads()
+    head = await anyio.to_thread.run_sync(recorder.max_notification_id, limiter=threads)
+    if after > (head or 0):
+        msg = f"position {after} is beyond the end of the log ({head or 0})"
+        raise ProblemError(409, msg)
+    reached = False
+    with anyio.move_on_after(AFTER_TIMEOUT_SECONDS):
+        reached = await anyio.to_thread.run_sync(
+            views.wait_for,
+            after,
+            max(0.0, deadline - time.monotonic()),
+            limiter=threads,
+        )
+    if not reached:
+        raise _not_yet(after)
+    return after
+
+
+After = Annotated[int | None, Depends(await_after)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 
@@ -67,11 +122,15 @@ Cursor = Annotated[str | None, Query(max_length=200)]
 def wait_after(views: ReadModels, after: int | None) -> None:
     """Read-your-writes: wait for ``after`` or answer 503 with ``Retry-After``."""
     if after is not None and not views.wait_for(after, AFTER_TIMEOUT_SECONDS):
-        raise ProblemError(
-            503,
-            f"the views have not reached position {after} yet; retry shortly",
-            headers={"Retry-After": "1"},
-        )
+        raise _not_yet(after)
+
+
+def _not_yet(after: int) -> ProblemError:
+    return ProblemError(
+        503,
+        f"the views have not reached position {after} yet; retry shortly",
+        headers={"Retry-After": "1"},
+    )
 
 
 def set_position(response: Response, ledger: Ledger, position: int | None) -> None:

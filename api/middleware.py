@@ -1,4 +1,4 @@
-"""ASGI middleware: body limit, idempotency keys, request logs and metrics."""
+"""ASGI middleware: body limit, idempotency keys, security headers, logs, metrics."""
 
 from __future__ import annotations
 
@@ -142,6 +142,63 @@ class AccessLog:
                     }
                 )
             )
+
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; "
+    "img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+DOCS_PAGES = ("/docs", "/redoc")
+"""fastapi-offline's pages start Swagger UI and ReDoc with inline scripts."""
+
+
+class SecurityHeaders:
+    """Headers that keep browsers from sniffing, framing or caching our answers.
+
+    Every response gets the content security policy (no scripts at all but on the
+    docs pages), ``nosniff``, no framing and no referrer; everything under ``/v1``
+    (tenant data, invoices and boletos as documents) is ``no-store``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the headers to the response start."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        docs = path in DOCS_PAGES or path.startswith("/docs/")
+        added = [
+            (
+                b"content-security-policy",
+                (
+                    DOCS_CONTENT_SECURITY_POLICY if docs else CONTENT_SECURITY_POLICY
+                ).encode(),
+            ),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+        if path.startswith("/v1/"):
+            added.append((b"cache-control", b"no-store"))
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((name, value) for name, value in added if name not in present),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 _KEY_ERROR = [{"loc": ["header", "Idempotency-Key"], "msg": "conflicts with its use"}]

@@ -179,6 +179,7 @@ _DESCRIPTIONS = {
     409: "Conflict with the current state.",
     413: "Body over 1 MiB.",
     422: "Invalid input.",
+    429: "Too many attempts; retry after the given seconds.",
     501: "Not implemented yet.",
     503: "The views are behind; retry after the given seconds.",
 }

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     """How often ``ledger serve`` marks unpaid invoices past their due date overdue."""
     outbox_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
     """First retry delay of the sandbox's webhook deliveries (doubling each time)."""
+    sandbox_pay: bool = False
+    """``POST /v1/sandbox/invoices/{id}/pay`` outside development (else 404)."""
     run_projections: bool = True
     """Run the views' live runner inside ``ledger serve`` (else ``ledger project``)."""
     environment: Literal["development", "production"] | None = None
@@ -100,17 +102,27 @@ class Settings(BaseSettings):
         return self.database_url is None or self.embedded
 
     @property
+    def sandbox_pay_enabled(self) -> bool:
+        """The sandbox's pay button: in development, or when explicitly enabled."""
+        return self.development or self.sandbox_pay
+
+    @property
     def own_url(self) -> str:
         """Where this service answers, for the sandbox partner's webhooks."""
         host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host  # noqa: S104
         return self.public_url or f"http://{host}:{self.port}"
 
     def check_secrets(self) -> None:
-        """Refuse to serve outside development without strong secrets."""
+        """Refuse to serve outside development without strong secrets.
+
+        The admin token may be unset (sign-up is then disabled), never weak.
+        """
         if self.development:
             return
-        for name in ("secret_key", "webhook_secret"):
+        for name in ("secret_key", "webhook_secret", "admin_token"):
             value = getattr(self, name)
+            if value is None and name == "admin_token":
+                continue
             if value is None or len(value.get_secret_value()) < MIN_SECRET_LENGTH:
                 msg = (
                     f"LEDGER_{name.upper()} must be set to at least "

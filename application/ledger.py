@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -86,6 +86,10 @@ ContractAction = Callable[[Contract, datetime], None]
 
 class ConcurrentChangeError(ConflictError):
     """A command kept conflicting with concurrent changes and gave up."""
+
+
+class LastOwnerError(ConflictError):
+    """The change would leave the tenant without an enabled owner."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +303,67 @@ class Ledger(Application[UUID]):
         password_hash = user.password_hash if user is not None else None
         if not self.passwords.verify(password_hash, password):
             return None
-        return user
+        # Checked after the verification, so a disabled login costs as much.
+        return None if user is None or user.disabled else user
+
+    def get_tenant_user(self, reseller_id: UUID, user_id: UUID) -> User:
+        """A user of the tenant; another tenant's user is not found."""
+        return self._load_in_tenant(User, reseller_id, user_id, UserNotFoundError)
+
+    def update_user(
+        self,
+        reseller_id: UUID,
+        user_id: UUID,
+        *,
+        role: str | None = None,
+        disabled: bool | None = None,
+        colleagues: Iterable[UUID] = (),
+    ) -> Recorded[User]:
+        """Change a user's role and/or disable or enable it, in one save.
+
+        ``colleagues`` are the tenant's other users (from a view, which may lag):
+        each is loaded from the log, so a change that would leave no enabled owner
+        is refused (``LastOwnerError``). A user added a moment ago and missing from
+        the view can only make this refuse, never let the last owner go. Changes of
+        one tenant's users queue in this process (the issue lock), so two owners
+        cannot demote each other at once here.
+        """
+        parsed_role = None if role is None else Role.parse(role)
+        others = [other for other in colleagues if other != user_id]
+
+        def command() -> Recorded[User]:
+            user = self.get_tenant_user(reseller_id, user_id)
+            was_owner = user.role is Role.OWNER and not user.disabled
+            if parsed_role is not None:
+                user.change_role(parsed_role)
+            if disabled is True:
+                user.disable()
+            elif disabled is False:
+                user.enable()
+            still_owner = user.role is Role.OWNER and not user.disabled
+            if (
+                was_owner
+                and not still_owner
+                and not self._another_owner(reseller_id, others)
+            ):
+                msg = "the tenant's last enabled owner cannot be disabled or demoted"
+                raise LastOwnerError(msg)
+            return Recorded(user, self._save_all(user))
+
+        with self._sequence_lock(reseller_id):
+            return self._retrying(command)
+
+    def _another_owner(self, reseller_id: UUID, user_ids: Iterable[UUID]) -> bool:
+        for other_id in user_ids:
+            other = self._load(User, other_id)
+            if (
+                other is not None
+                and other.reseller_id == reseller_id
+                and other.role is Role.OWNER
+                and not other.disabled
+            ):
+                return True
+        return False
 
     # -- clients -------------------------------------------------------------
 

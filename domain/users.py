@@ -1,6 +1,8 @@
 """User: a login of a reseller, with a role.
 
-Lifecycle: ``Added`` once, ``PasswordChanged`` and ``RoleChanged`` any number of times.
+Lifecycle: ``Added`` once, then ``PasswordChanged``, ``RoleChanged``, ``Disabled`` and
+``Enabled`` any number of times. A disabled user cannot log in, and its tokens stop
+working (the API reads the user on every request).
 A user's id is derived from its e-mail, so e-mails are unique across every tenant
 atomically: adding a second user with the same e-mail conflicts on the store's
 unique version constraint instead of creating a duplicate. The password arrives
@@ -68,6 +70,16 @@ class User(LedgerAggregate):
         TOPIC = "revenda.User.RoleChanged"
         role: str
 
+    class Disabled(LedgerAggregate.Event):
+        """An owner took the user's access away (its tokens stop working)."""
+
+        TOPIC = "revenda.User.Disabled"
+
+    class Enabled(LedgerAggregate.Event):
+        """An owner gave a disabled user its access back."""
+
+        TOPIC = "revenda.User.Enabled"
+
     @event(Added)
     def __init__(
         self, *, reseller_id: UUID, email: str, role: str, password_hash: str
@@ -76,6 +88,7 @@ class User(LedgerAggregate):
         self.email = email
         self.role = Role(role)
         self.password_hash = password_hash
+        self.disabled = False
 
     @classmethod
     def add(cls, reseller_id: UUID, email: str, role: Role, password_hash: str) -> Self:
@@ -106,3 +119,21 @@ class User(LedgerAggregate):
     @event(RoleChanged)
     def _role_changed(self, role: str) -> None:
         self.role = Role(role)
+
+    def disable(self) -> None:
+        """Take the user's access away; an already disabled user records nothing."""
+        if not self.disabled:
+            self._disabled()
+
+    @event(Disabled)
+    def _disabled(self) -> None:
+        self.disabled = True
+
+    def enable(self) -> None:
+        """Give the access back; an enabled user records nothing."""
+        if self.disabled:
+            self._enabled()
+
+    @event(Enabled)
+    def _enabled(self) -> None:
+        self.disabled = False

@@ -14,6 +14,7 @@ from projections.erp_receivables import ErpReceivables
 from projections.panel_clients import PanelClients
 from projections.panel_contracts import PanelContracts
 from projections.panel_invoices import PanelInvoices
+from projections.panel_users import PanelUsers
 from projections.view import View
 from projections.watcher import PositionWatcher
 
@@ -21,6 +22,7 @@ VIEWS: tuple[type[View], ...] = (
     PanelClients,
     PanelContracts,
     PanelInvoices,
+    PanelUsers,
     ErpCustomers,
     ErpReceivables,
     ErpBoletos,
@@ -38,6 +40,7 @@ class ReadModels:
     clients: PanelClients
     contracts: PanelContracts
     invoices: PanelInvoices
+    users: PanelUsers
     customers: ErpCustomers
     receivables: ErpReceivables
     boletos: ErpBoletos
@@ -52,6 +55,7 @@ class ReadModels:
             clients=PanelClients(pool),
             contracts=PanelContracts(pool),
             invoices=PanelInvoices(pool),
+            users=PanelUsers(pool),
             customers=ErpCustomers(pool),
             receivables=ErpReceivables(pool),
             boletos=ErpBoletos(pool),

@@ -6,7 +6,7 @@ maps its refusals onto problem responses.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 from uuid import UUID
 
@@ -20,6 +20,7 @@ from api.deps import ContainerDep, DecimalJSONRoute, LedgerDep, set_position
 from api.problems import ProblemError, documented
 from api.schemas import AmountIn, Strict
 from application.gateway import WebhookMalformedError, WebhookUnauthenticatedError
+from application.ledger import SAO_PAULO
 from application.webhooks import NoInvoiceForEventError, UnknownProviderError
 
 router = APIRouter(route_class=DecimalJSONRoute)
@@ -87,13 +88,35 @@ def sandbox_pay(
     ledger: LedgerDep,
     container: ContainerDep,
 ) -> SandboxPaymentQueued:
-    """Simulate the client paying: the sandbox then delivers a signed webhook."""
+    """Simulate the client paying: the sandbox then delivers a signed webhook.
+
+    Only in development or with ``LEDGER_SANDBOX_PAY=true`` (else 404): anywhere
+    else it would let an operator mark any invoice paid.
+    """
     gateway = container.gateway
+    if not container.settings.sandbox_pay_enabled:
+        raise ProblemError(404, "the sandbox pay endpoint is disabled")
     if not isinstance(gateway, SandboxGateway):
         raise ProblemError(404, "the sandbox partner is not configured")
-    ledger.get_invoice(caller.reseller_id, invoice_id)
-    event_id = gateway.simulate_payment(
-        invoice_id, body.method, body.amount, body.paid_at
-    )
+    invoice = ledger.get_invoice(caller.reseller_id, invoice_id)
+    paid_at = body.paid_at
+    if paid_at is not None:
+        _check_paid_at(paid_at, invoice.issue_date, ledger.clock())
+    event_id = gateway.simulate_payment(invoice_id, body.method, body.amount, paid_at)
     container.wake_delivery()
     return SandboxPaymentQueued(event_id=event_id)
+
+
+def _check_paid_at(paid_at: datetime, issue_date: date, now: datetime) -> None:
+    """Not before the invoice's issue date (São Paulo), not in the future: 422."""
+    # A time without an offset is read as UTC, like the log's timestamps.
+    aware = paid_at if paid_at.tzinfo is not None else paid_at.replace(tzinfo=UTC)
+    if aware > now:
+        msg = "must not be in the future"
+    elif aware.astimezone(SAO_PAULO).date() < issue_date:
+        msg = "must not be before the invoice's issue date"
+    else:
+        return
+    raise ProblemError(
+        422, f"paid_at {msg}", errors=[{"loc": ["body", "paid_at"], "msg": msg}]
+    )

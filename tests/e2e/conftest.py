@@ -26,6 +26,9 @@ SECRETS = {
     "LEDGER_SECRET_KEY": "k" * 40,
     "LEDGER_WEBHOOK_SECRET": "w" * 40,
     "LEDGER_ADMIN_TOKEN": ADMIN_TOKEN,
+    # The server runs outside development (DATABASE_URL): the tests pay through
+    # the sandbox's pay endpoint, which is then off unless enabled.
+    "LEDGER_SANDBOX_PAY": "true",
 }
 DUE_IN_DAYS = 10
 """A default invoice falls due this many days after the São Paulo today ..."""
