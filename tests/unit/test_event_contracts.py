@@ -1,7 +1,7 @@
 """Event topics and fields are persisted contracts.
 
 The pinned list fails when an event class is added, renamed or removed without a
-conscious decision; the golden file holds events encoded by version 0.1 and must
+conscious decision; the golden files hold events as each version encoded them and must
 keep decoding to the same values whatever the code becomes.
 """
 
@@ -25,7 +25,8 @@ from domain.notifications import ProviderNotification
 from domain.resellers import Reseller
 from domain.users import User
 
-GOLDEN = Path(__file__).parent.parent / "golden" / "events-v1.json"
+GOLDEN_FILES = sorted((Path(__file__).parent.parent / "golden").glob("events-*.json"))
+"""Every version's file: events-v1.json (0.1), then one file per later addition."""
 AGGREGATES: list[type[LedgerAggregate]] = [
     Reseller,
     User,
@@ -43,6 +44,8 @@ PINNED_TOPICS = {
         "revenda.User.Added",
         "revenda.User.PasswordChanged",
         "revenda.User.RoleChanged",
+        "revenda.User.Disabled",
+        "revenda.User.Enabled",
     ],
     "revenda.Client": ["revenda.Client.Registered", "revenda.Client.Updated"],
     "revenda.Contract": [
@@ -80,7 +83,9 @@ def test_every_aggregate_and_event_topic_is_pinned() -> None:
 
 
 def _golden_events() -> list[dict[str, object]]:
-    events: list[dict[str, object]] = json.loads(GOLDEN.read_text())["events"]
+    events: list[dict[str, object]] = []
+    for golden in GOLDEN_FILES:
+        events += json.loads(golden.read_text())["events"]
     return events
 
 
