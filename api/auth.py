@@ -1,7 +1,8 @@
 """Login, access tokens and roles.
 
 Access tokens are HS256 JWTs (PyJWT) that carry the user and its tenant, and
-expire. The role and whether the user is disabled are read from the user on every
+expire (their ``role`` claim says the role at login, for the client's information
+only). The role and whether the user is disabled are read from the user on every
 request (through ``UserCache``), never from the token: a disabled user's tokens stop
 working at once and a changed role applies to the next request. Every route states
 which roles may call it; anyone else authenticated gets 403, anyone unauthenticated
