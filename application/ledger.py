@@ -317,19 +317,19 @@ class Ledger(Application[UUID]):
         *,
         role: str | None = None,
         disabled: bool | None = None,
-        colleagues: Iterable[UUID] = (),
+        colleagues: Callable[[], Iterable[UUID]] = tuple,
     ) -> Recorded[User]:
         """Change a user's role and/or disable or enable it, in one save.
 
-        ``colleagues`` are the tenant's other users (from a view, which may lag):
-        each is loaded from the log, so a change that would leave no enabled owner
-        is refused (``LastOwnerError``). A user added a moment ago and missing from
+        ``colleagues`` gives the tenant's users (from a view, which may lag), asked
+        only when an enabled owner would stop being one: each is loaded from the
+        log, so a change that would leave no enabled owner is refused
+        (``LastOwnerError``). A user added a moment ago and missing from
         the view can only make this refuse, never let the last owner go. Changes of
         one tenant's users queue in this process (the issue lock), so two owners
         cannot demote each other at once here.
         """
         parsed_role = None if role is None else Role.parse(role)
-        others = [other for other in colleagues if other != user_id]
 
         def command() -> Recorded[User]:
             user = self.get_tenant_user(reseller_id, user_id)
@@ -344,7 +344,9 @@ class Ledger(Application[UUID]):
             if (
                 was_owner
                 and not still_owner
-                and not self._another_owner(reseller_id, others)
+                and not self._another_owner(
+                    reseller_id, (u for u in colleagues() if u != user_id)
+                )
             ):
                 msg = "the tenant's last enabled owner cannot be disabled or demoted"
                 raise LastOwnerError(msg)

@@ -202,7 +202,7 @@ def change_user(
         user_id,
         role=body.role,
         disabled=body.disabled,
-        colleagues=views.users.ids_of(caller.reseller_id),
+        colleagues=lambda: views.users.ids_of(caller.reseller_id),
     )
     users: UserCache = request.app.state.users
     users.forget(user_id)

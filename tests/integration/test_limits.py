@@ -117,10 +117,14 @@ def test_the_last_enabled_owner_stays(ledger: Ledger) -> None:
     with pytest.raises(LastOwnerError):
         ledger.update_user(tenant, owner, role="operator")
     second = ledger.add_user(tenant, an_email(), PASSWORD, "owner").aggregate
-    ledger.update_user(tenant, owner, disabled=True, colleagues=[owner, second.id])
+    ledger.update_user(
+        tenant, owner, disabled=True, colleagues=lambda: [owner, second.id]
+    )
     assert ledger.get_user(owner).disabled
     with pytest.raises(LastOwnerError):
-        ledger.update_user(tenant, second.id, role="finance", colleagues=[owner])
+        ledger.update_user(
+            tenant, second.id, role="finance", colleagues=lambda: [owner]
+        )
     assert ledger.authenticate(registered.owner.email, PASSWORD) is None
     assert ledger.authenticate(second.email, PASSWORD) is not None
 
