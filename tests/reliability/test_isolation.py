@@ -14,7 +14,13 @@ def populate(session: Session, document: str) -> dict[str, Any]:
     contract = session.contract(client["id"])
     invoice = session.ok(session.invoice(client["id"]), 201)
     invoice = session.wait_registered(invoice["id"])
-    boletos = session.ok(session.get("/v1/erp/boletos", params={"after": 0}))["items"]
+    # The boleto view is read after the registration's own log position, not after
+    # 0: the invoice is current at once, a view only once it has applied the event.
+    history = session.ok(session.get(f"/v1/invoices/{invoice['id']}/events"))
+    registered_at = history["items"][-1]["position"]
+    boletos = session.ok(
+        session.get("/v1/erp/boletos", params={"after": registered_at})
+    )["items"]
     boleto = next(b for b in boletos if b["invoice_id"] == invoice["id"])
     return {
         "client": client["id"],
