@@ -501,3 +501,25 @@ def test_a_readable_delivery_is_kept_with_its_parsed_payload(
     assert bytes(row[0]) == body
     assert row[1]["data"]["note"] == marker
     assert row[2]["ledger-signature"].startswith("t=")
+
+
+def test_a_description_may_hold_line_breaks(
+    owner: Session, billable: dict[str, Any]
+) -> None:
+    """The one place the contract lets a control character in: LF and CR LF."""
+    description = "Mensalidade\nSuporte\r\nHospedagem"
+    body = invoice_body(billable["id"]) | {"description": description}
+    issued = owner.ok(owner.post("/v1/invoices", json=body), 201)
+    assert issued["description"] == description
+    assert owner.ok(owner.get(f"/v1/invoices/{issued['id']}"))["description"] == (
+        description
+    )
+
+
+@pytest.mark.usefixtures("writes_nothing")
+def test_an_idempotency_key_over_255_characters_is_422(owner: Session) -> None:
+    response = owner.post(
+        "/v1/clients", json=client_body(), headers={"Idempotency-Key": "k" * 256}
+    )
+    problem = assert_refused(response)
+    assert ["header", "Idempotency-Key"] in [e["loc"] for e in problem["errors"]]
