@@ -7,6 +7,7 @@ import pytest
 
 from domain.clients import ContactDetails
 from domain.errors import InvalidInputError
+from domain.notifications import notification_id_for
 from domain.periods import check_date_range
 from domain.resellers import Reseller
 from domain.text import email_address, has_control_characters, required_text
@@ -74,3 +75,9 @@ def test_dates_from_2000_to_2099_are_accepted(value: date) -> None:
 def test_dates_outside_2000_to_2099_are_refused(value: date) -> None:
     with pytest.raises(InvalidInputError, match="due_date"):
         check_date_range(value, "due_date")
+
+
+@pytest.mark.parametrize("event_id", ["", "e" * 256, "evt\x00", "evt\n"])
+def test_a_partner_event_id_the_views_cannot_keep_is_refused(event_id: str) -> None:
+    with pytest.raises(InvalidInputError, match="id"):
+        notification_id_for("sandbox", event_id)
