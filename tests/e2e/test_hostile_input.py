@@ -563,3 +563,34 @@ def test_problems_are_in_portuguese_when_the_request_prefers_pt(
         "Não encontrado",
         "recurso não encontrado",
     )
+
+
+def test_a_recorded_payment_is_200_even_if_its_log_entry_cannot_be_updated(
+    api_url: str, api_database: str, owner: Session
+) -> None:
+    """The log's update fails after the ledger recorded: still 200, not a retry."""
+    invoice = registered_invoice(owner)
+    marker = f"unsettled-{uuid4().hex}"
+    trigger = f"refuse_{uuid4().hex[:8]}"
+    with psycopg.connect(api_database, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN IF NEW.settled_at IS NOT NULL AND"
+            f" position('{marker}'::bytea in NEW.body) > 0 THEN"
+            " RAISE EXCEPTION 'the log is broken'; END IF; RETURN NEW; END $$"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {trigger} BEFORE UPDATE ON webhook_log"
+            f" FOR EACH ROW EXECUTE FUNCTION {trigger}()"
+        )
+    try:
+        response = deliver_raw(api_url, payment_body(invoice, marker))
+    finally:
+        with psycopg.connect(api_database, autocommit=True) as conn:
+            conn.execute(f"DROP TRIGGER {trigger} ON webhook_log")
+            conn.execute(f"DROP FUNCTION {trigger}()")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"result": "applied"}
+    assert owner.wait_for(invoice["id"], "paid")["status"] == "paid"
+    # Kept raw before it was applied; its result could not be noted.
+    assert [r for r, _, _ in log_rows(api_database, marker.encode())] == ["received"]
