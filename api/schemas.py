@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
+from fastapi import Query
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -29,9 +31,12 @@ from domain.contracts import ContractStatus
 from domain.errors import InvalidInputError
 from domain.invoices import InvoiceStatus, PaymentMethod
 from domain.money import parse_amount
+from domain.periods import check_date_range
+from domain.text import has_control_characters
 from domain.vocabulary import BoletoStatus, ReceivableSituation
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DateOrTime = TypeVar("DateOrTime", date, datetime)
 
 
 def _cents(value: object) -> int:
@@ -56,6 +61,34 @@ def _iso_date(value: object) -> date:
         raise ValueError(msg) from None
 
 
+def _in_date_range(value: DateOrTime) -> DateOrTime:
+    try:
+        check_date_range(value, "date")
+    except InvalidInputError as error:
+        raise ValueError(error.message) from None
+    return value
+
+
+def _single_line(value: str) -> str:
+    if has_control_characters(value):
+        msg = "must not contain control characters"
+        raise ValueError(msg)
+    return value
+
+
+def _line_breaks_only(value: str) -> str:
+    if has_control_characters(value, line_breaks=True):
+        msg = "must not contain control characters other than line breaks"
+        raise ValueError(msg)
+    return value
+
+
+Text = Annotated[str, AfterValidator(_single_line)]
+"""Any text of a request: no control character (U+0000..U+001F, U+007F)."""
+MultilineText = Annotated[str, AfterValidator(_line_breaks_only)]
+"""Text that may hold line breaks (LF or CR LF), no other control character."""
+
+
 AmountIn = Annotated[
     int,
     BeforeValidator(_cents),
@@ -73,8 +106,18 @@ AmountIn = Annotated[
 DateIn = Annotated[
     date,
     BeforeValidator(_iso_date),
+    AfterValidator(_in_date_range),
     WithJsonSchema({"type": "string", "format": "date", "examples": ["2026-12-10"]}),
 ]
+TimestampIn = Annotated[datetime, AfterValidator(_in_date_range)]
+"""An ISO 8601 timestamp within the dates the ledger accepts."""
+DateQuery = Annotated[
+    Annotated[date, AfterValidator(_in_date_range)] | None,
+    Query(description="A date as YYYY-MM-DD.", examples=["2026-12-10"]),
+]
+"""A date filter of a list or report."""
+TextQuery = Annotated[Text | None, Query(max_length=200)]
+"""A text filter of a list (``q``, a name): bounded, no control character."""
 Money = Annotated[
     str,
     WithJsonSchema(
@@ -120,10 +163,10 @@ class Strict(BaseModel):
 class ResellerCreate(Strict):
     """Sign-up of a reseller and its owner login."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    document: Annotated[str, Field(min_length=1, max_length=32)]
-    email: Annotated[str, Field(min_length=3, max_length=254)]
-    password: Annotated[str, Field(min_length=1, max_length=128)]
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    document: Annotated[Text, Field(min_length=1, max_length=32)]
+    email: Annotated[Text, Field(min_length=3, max_length=254)]
+    password: Annotated[Text, Field(min_length=1, max_length=128)]
 
 
 class ResellerPublic(BaseModel):
@@ -147,8 +190,8 @@ class TokenPublic(BaseModel):
 class UserCreate(Strict):
     """A new login for the caller's reseller."""
 
-    email: Annotated[str, Field(min_length=3, max_length=254)]
-    password: Annotated[str, Field(min_length=1, max_length=128)]
+    email: Annotated[Text, Field(min_length=3, max_length=254)]
+    password: Annotated[Text, Field(min_length=1, max_length=128)]
     role: Literal["owner", "operator", "finance", "auditor"]
 
 
@@ -183,22 +226,22 @@ class MePublic(BaseModel):
 class ClientCreate(Strict):
     """A new client of the reseller."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    document: Annotated[str, Field(min_length=1, max_length=32)]
-    email: Annotated[str, Field(min_length=3, max_length=254)]
-    phone: Annotated[str | None, Field(max_length=32)] = None
-    city: Annotated[str | None, Field(max_length=100)] = None
-    state: Annotated[str | None, Field(max_length=2)] = None
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    document: Annotated[Text, Field(min_length=1, max_length=32)]
+    email: Annotated[Text, Field(min_length=3, max_length=254)]
+    phone: Annotated[Text | None, Field(max_length=32)] = None
+    city: Annotated[Text | None, Field(max_length=100)] = None
+    state: Annotated[Text | None, Field(max_length=2)] = None
 
 
 class ClientUpdate(Strict):
     """Contact fields to change; absent fields stay, ``null`` clears optional ones."""
 
-    name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
-    email: Annotated[str | None, Field(min_length=3, max_length=254)] = None
-    phone: Annotated[str | None, Field(max_length=32)] = None
-    city: Annotated[str | None, Field(max_length=100)] = None
-    state: Annotated[str | None, Field(max_length=2)] = None
+    name: Annotated[Text | None, Field(min_length=1, max_length=200)] = None
+    email: Annotated[Text | None, Field(min_length=3, max_length=254)] = None
+    phone: Annotated[Text | None, Field(max_length=32)] = None
+    city: Annotated[Text | None, Field(max_length=100)] = None
+    state: Annotated[Text | None, Field(max_length=2)] = None
 
 
 class ClientPublic(BaseModel):
@@ -256,7 +299,7 @@ class InvoiceCreate(Strict):
     """An invoice to issue."""
 
     client_id: UUID
-    description: Annotated[str, Field(min_length=1, max_length=500)]
+    description: Annotated[MultilineText, Field(min_length=1, max_length=500)]
     amount: AmountIn
     due_date: DateIn
     reference_month: Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])$")]
@@ -267,7 +310,7 @@ class InvoiceCreate(Strict):
 class InvoiceCancel(Strict):
     """Why the invoice is cancelled."""
 
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[Text, Field(min_length=1, max_length=500)]
 
 
 class BoletoPublic(BaseModel):

@@ -459,7 +459,9 @@ class Ledger(Application[UUID]):
         """
         period = ReferencePeriod.parse(reference_month, reference_year)
         check_amount_cents(amount_cents)
-        required_text(description, "description", MAX_DESCRIPTION_LENGTH)
+        required_text(
+            description, "description", MAX_DESCRIPTION_LENGTH, line_breaks=True
+        )
         issued_on = issue_date or self.today()
         invoice_id = self.new_id()
 

@@ -226,7 +226,7 @@ class Invoice(LedgerAggregate):
             contract_id=contract_id,
             code=code,
             description=required_text(
-                description, "description", MAX_DESCRIPTION_LENGTH
+                description, "description", MAX_DESCRIPTION_LENGTH, line_breaks=True
             ),
             amount_cents=amount_cents,
             issue_date=issue_date,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from api import presenters
@@ -28,25 +26,23 @@ from api.schemas import (
     BoletosPublic,
     BoletoStatusCode,
     CustomersPublic,
+    DateQuery,
     ReceivableSituationCode,
     ReceivablesPublic,
     ReceivableTotals,
+    TextQuery,
 )
 from application.documents import invoice_document
 from domain.money import format_amount
 
 router = APIRouter()
-DateQuery = Annotated[
-    date | None, Query(description="A date as YYYY-MM-DD.", examples=["2026-12-10"])
-]
-Text = Annotated[str | None, Query(max_length=200)]
 
 
 @router.get("/v1/erp/customers", tags=["erp"], responses=documented(401, 422, 503))
 def list_customers(
     caller: Reader,
     views: ViewsDep,
-    q: Text = None,
+    q: TextQuery = None,
     limit: Limit = 50,
     cursor: Cursor = None,
     after: After = None,
@@ -66,7 +62,7 @@ def list_receivables(
     views: ViewsDep,
     ledger: LedgerDep,
     situation: ReceivableSituationCode | None = None,
-    customer: Text = None,
+    customer: TextQuery = None,
     issued_from: DateQuery = None,
     issued_to: DateQuery = None,
     due_from: DateQuery = None,
@@ -124,7 +120,7 @@ def list_boletos(
     views: ViewsDep,
     account_id: UUID | None = None,
     status: BoletoStatusCode | None = None,
-    customer: Text = None,
+    customer: TextQuery = None,
     due_from: DateQuery = None,
     due_to: DateQuery = None,
     limit: Limit = 50,

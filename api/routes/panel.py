@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -34,6 +33,7 @@ from api.schemas import (
     ContractPublic,
     ContractsPublic,
     ContractStatusCode,
+    DateQuery,
     HistoryEvent,
     HistoryPublic,
     InvoiceCancel,
@@ -41,6 +41,7 @@ from api.schemas import (
     InvoicePublic,
     InvoicesPublic,
     InvoiceStatusCode,
+    TextQuery,
 )
 from application.documents import invoice_document
 from application.ledger import Ledger
@@ -51,10 +52,6 @@ from projections.view import event_data
 
 router = APIRouter(route_class=DecimalJSONRoute)
 _REFERENCE = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
-
-DateQuery = Annotated[
-    date | None, Query(description="A date as YYYY-MM-DD.", examples=["2026-12-10"])
-]
 
 
 # -- clients ------------------------------------------------------------
@@ -79,7 +76,7 @@ def create_client(
 def list_clients(
     caller: Reader,
     views: ViewsDep,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: TextQuery = None,
     limit: Limit = 50,
     cursor: Cursor = None,
     after: After = None,

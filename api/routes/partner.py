@@ -6,7 +6,6 @@ maps its refusals onto problem responses.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -18,7 +17,7 @@ from adapters.sandbox import SandboxGateway
 from api.auth import Commander
 from api.deps import ContainerDep, DecimalJSONRoute, LedgerDep, set_position
 from api.problems import ProblemError, documented
-from api.schemas import AmountIn, Strict
+from api.schemas import AmountIn, Strict, TimestampIn
 from application.gateway import WebhookMalformedError, WebhookUnauthenticatedError
 from application.webhooks import NoInvoiceForEventError, UnknownProviderError
 
@@ -36,7 +35,7 @@ class SandboxPayment(Strict):
 
     method: Literal["boleto", "pix"]
     amount: AmountIn | None = None
-    paid_at: datetime | None = None
+    paid_at: TimestampIn | None = None
 
 
 class SandboxPaymentQueued(BaseModel):
