@@ -24,6 +24,7 @@ from domain.credits import Credit
 from domain.invoices import Invoice, InvoiceStatus, Payment, balance_of
 from domain.money import format_amount
 from domain.vocabulary import BoletoStatus, CreditStatus, ReceivableSituation
+from projections.panel_invoices import payments_of
 
 Row = dict[str, Any]
 
@@ -171,7 +172,7 @@ def invoice_row(row: Row) -> InvoicePublic:
         paid_at=row["paid_at"],
         payment_method=row["payment_method"],
         failure_reason=row["failure_reason"],
-        payments=[PaymentPublic.model_validate(p) for p in row["payments"]],
+        payments=[PaymentPublic.model_validate(p) for p in payments_of(row)],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

@@ -34,7 +34,7 @@ INVOICES = Table(
         "amount_fees_cents": "bigint",
         "fine_percent": "text",
         "interest_monthly_percent": "text",
-        "payments": "jsonb",
+        "payments": "text",
         "issue_date": "date",
         "due_date": "date",
         "reference_month": "text",
@@ -66,13 +66,14 @@ _SELECT = (
 )
 
 
-def _payments(row: Row) -> list[dict[str, object]]:
-    # Written as JSON text within a batch, read back from jsonb as a list.
-    payments = row["payments"]
-    if isinstance(payments, str):
-        loaded: list[dict[str, object]] = json.loads(payments)
-        return loaded
-    return list(payments or [])
+def payments_of(row: Row) -> list[dict[str, object]]:
+    """The payments of an invoice row, as the API shows them.
+
+    They are kept as JSON text, not jsonb: a row read back and written again
+    within a batch must keep the same Python type for the batch's array upsert.
+    """
+    payments: list[dict[str, object]] = json.loads(row["payments"])
+    return payments
 
 
 class PanelInvoices(KeepsClientNames, View):
@@ -201,7 +202,7 @@ class PanelInvoices(KeepsClientNames, View):
             ),
             principal_paid_cents=principal,
             amount_fees_cents=row["amount_fees_cents"] + event.fees_cents,
-            payments=json.dumps([*_payments(row), payment]),
+            payments=json.dumps([*payments_of(row), payment]),
             updated_at=event.timestamp,
             **changes,
         )
