@@ -539,23 +539,25 @@ def test_money_beyond_what_was_owed_is_a_credit_until_given_back(
     invoice = tenant.registered_invoice(client_id, amount_cents=8990)
     tenant.pay(invoice.id, amount_cents=10000)
     tenant.pay(invoice.id, amount_cents=3000)
-    credits = tenant.credits()
-    assert [(c["amount_cents"], c["origin"], c["status"]) for c in credits] == [
+    left = tenant.credits()
+    assert [(c["amount_cents"], c["origin"], c["status"]) for c in left] == [
         (3000, "duplicate_payment", "available"),
         (1010, "overpayment", "available"),
     ]
-    assert {c["customer_name"] for c in credits} == {"Cliente Credor"}
+    assert {c["customer_name"] for c in left} == {"Cliente Credor"}
     assert tenant.customer(client_id)["credit_amount_cents"] == 4010
-    refunded = tenant.ledger.refund_credit(tenant.id, credits[0]["id"], "Pix de volta")
+    refunded = tenant.ledger.refund_credit(
+        tenant.id, UUID(str(left[0]["id"])), "Pix de volta"
+    )
     tenant.settle(refunded)
     assert tenant.customer(client_id)["credit_amount_cents"] == 1010
-    assert [c["id"] for c in tenant.credits(status="refunded")] == [credits[0]["id"]]
+    assert [c["id"] for c in tenant.credits(status="refunded")] == [left[0]["id"]]
     assert len(tenant.credits(customer="credor")) == 2
     assert tenant.credits(customer=str(uuid4())) == []
     first = tenant.views.credits.query(tenant.id, limit=1)
     assert first.next_cursor is not None
     second = tenant.views.credits.query(tenant.id, limit=1, cursor=first.next_cursor)
-    assert [c["id"] for c in first.items + second.items] == [c["id"] for c in credits]
+    assert [c["id"] for c in first.items + second.items] == [c["id"] for c in left]
 
 
 def test_a_retried_invoice_is_open_again(tenant: Tenant) -> None:
