@@ -68,6 +68,15 @@ def event(kind: str, invoice: dict[str, Any], **data: Any) -> dict[str, Any]:
     }
 
 
+REFUSED_DUE_DATE = {
+    "due_date": "2000-03-01",
+    "issue_date": "2000-03-01",
+    "reference_month": "03",
+    "reference_year": "2000",
+}
+"""An invoice the sandbox refuses to register: due before the boleto factor's range."""
+
+
 def registered_invoice(session: Session, **extra: Any) -> dict[str, Any]:
     client = session.billable_client()
     invoice = session.ok(session.invoice(client["id"], **extra), 201)
@@ -126,12 +135,12 @@ def test_issue_register_pay_and_every_view_shows_it_paid(tenant: Session) -> Non
 
 
 def test_a_refused_charge_fails_the_invoice_with_the_reason(tenant: Session) -> None:
-    invoice = registered_invoice(tenant, amount="1.00")
+    invoice = registered_invoice(tenant, **REFUSED_DUE_DATE)
     assert (invoice["status"], invoice["status_label"]) == (
         "failed",
         "Falha no Registro",
     )
-    assert "R$ 5,00" in invoice["failure_reason"]
+    assert "vencimento" in invoice["failure_reason"]
 
 
 def test_a_partner_outage_is_retried_until_the_charge_registers(
@@ -342,7 +351,7 @@ def test_an_unknown_invoice_or_provider_is_404_and_records_nothing(
 
 def test_paying_an_unregistered_invoice_in_the_sandbox_is_409(tenant: Session) -> None:
     client = tenant.billable_client()
-    failed = tenant.ok(tenant.invoice(client["id"], amount="1.00"), 201)
+    failed = tenant.ok(tenant.invoice(client["id"], **REFUSED_DUE_DATE), 201)
     tenant.wait_registered(failed["id"])
     response = tenant.post(
         f"/v1/sandbox/invoices/{failed['id']}/pay", json={"method": "pix"}
