@@ -236,7 +236,7 @@ def test_ten_concurrent_deliveries_of_one_event_pay_once(
     assert {r.status_code for r in responses} == {200}
     results = sorted(r.json()["result"] for r in responses)
     assert results == ["applied"] + ["duplicate"] * 9
-    assert history(tenant, invoice["id"]).count("Invoice.Paid") == 1
+    assert history(tenant, invoice["id"]).count("Invoice.PaymentReceived") == 1
 
 
 def test_charge_id_identifies_the_invoice_too(tenant: Session, api_url: str) -> None:
@@ -270,7 +270,7 @@ def test_bad_signatures_are_401_and_record_nothing(
         response = httpx.post(f"{api_url}/v1/webhooks/sandbox", json=payload)
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
-    assert "Invoice.Paid" not in history(tenant, invoice["id"])
+    assert "Invoice.PaymentReceived" not in history(tenant, invoice["id"])
 
 
 def log_size(database_url: str) -> int:
@@ -324,7 +324,7 @@ def test_a_received_payment_without_amount_is_422_and_records_nothing(
     invoice = registered_invoice(tenant)
     response = deliver(api_url, event("payment.received", invoice, method="pix"))
     assert response.status_code == 422
-    assert "Invoice.Paid" not in history(tenant, invoice["id"])
+    assert "Invoice.PaymentReceived" not in history(tenant, invoice["id"])
 
 
 def test_an_unknown_invoice_or_provider_is_404_and_records_nothing(
