@@ -142,15 +142,16 @@ class ErpReceivables(KeepsClientNames, View):
         )
 
     def _close(
-        self, rows: Rows, invoice_id: UUID, situation: str, on: date, **changes: object
+        self, rows: Rows, invoice_id: UUID, situation: str, day: date, **changes: object
     ) -> None:
+        """Leave ``situation``; ``closed_on`` keeps the first ``day`` it closed."""
         item = rows.get(RECEIVABLES, invoice_id)
         if item is not None:
             rows.update(
                 RECEIVABLES,
                 invoice_id,
                 situation=situation,
-                closed_on=item["closed_on"] or on,
+                closed_on=item["closed_on"] or day,
                 **changes,
             )
 
@@ -216,28 +217,27 @@ class ErpReceivables(KeepsClientNames, View):
 
     @on(Invoice.Paid, load=_LOAD)
     def _paid(self, rows: Rows, event: Invoice.Paid, _position: int) -> None:
+        # Version 0.1's payment settled the invoice whatever the amount.
         item = rows.get(RECEIVABLES, event.originator_id)
         if item is not None:
-            rows.update(
-                RECEIVABLES,
+            self._close(
+                rows,
                 event.originator_id,
-                situation=ReceivableSituation.SETTLED,
+                ReceivableSituation.SETTLED,
+                sao_paulo_date(event.paid_at),
                 amount_paid_cents=event.amount_cents,
                 principal_paid_cents=item["amount_cents"],
                 settled_at=event.paid_at,
-                closed_on=item["closed_on"] or sao_paulo_date(event.paid_at),
             )
 
     @on(Invoice.Cancelled, load=_LOAD)
     def _cancelled(self, rows: Rows, event: Invoice.Cancelled, _position: int) -> None:
-        item = rows.get(RECEIVABLES, event.originator_id)
-        if item is not None:
-            rows.update(
-                RECEIVABLES,
-                event.originator_id,
-                situation=ReceivableSituation.CANCELLED,
-                closed_on=item["closed_on"] or sao_paulo_date(event.cancelled_at),
-            )
+        self._close(
+            rows,
+            event.originator_id,
+            ReceivableSituation.CANCELLED,
+            sao_paulo_date(event.cancelled_at),
+        )
 
     @on(Invoice.Refunded, load=_LOAD)
     def _refunded(self, rows: Rows, event: Invoice.Refunded, _position: int) -> None:
