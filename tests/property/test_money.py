@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
@@ -113,7 +113,7 @@ class Books:
         invoice = self.invoice(invoice_id)
         late = step.startswith("late_")
         on_due_date = datetime.combine(invoice.due_date, time(12), SAO_PAULO)
-        paid_at = datetime.now(UTC) if late else on_due_date
+        paid_at = self.ledger.clock() if late else on_due_date
         owed = invoice.owed_cents(paid_at)
         match step.removeprefix("late_"):
             case "under":
@@ -134,7 +134,7 @@ class Books:
                     provider_event_id=_event(),
                     invoice_id=invoice_id,
                     amount_cents=None,
-                    refunded_at=datetime.now(UTC),
+                    refunded_at=self.ledger.clock(),
                 )
             case "refund_credit":
                 if credit_ids:
