@@ -211,6 +211,7 @@ class SandboxGateway:
     """Business time (the ledger's clock), for event and payment times."""
     name: str = "sandbox"
     city: str = "SAO PAULO"
+    minimum_amount_cents: int = MIN_BOLETO_CENTS
 
     def read_webhook(
         self, headers: Mapping[str, str], body: bytes, now: float
@@ -362,8 +363,14 @@ class SandboxGateway:
         method: str,
         amount_cents: int | None = None,
         paid_at: datetime | None = None,
+        owed: Callable[[datetime], int] | None = None,
     ) -> str:
-        """Queue the ``payment.received`` webhook a real partner would send."""
+        """Queue the ``payment.received`` webhook a real partner would send.
+
+        Without ``amount_cents`` the client pays what it ``owed`` on ``paid_at``
+        (the ledger knows: balance plus late fees), or the charge's amount when
+        nothing is owed any more (a duplicate payment).
+        """
         with self.pool.connection() as conn:
             row = conn.execute(
                 "SELECT charge_id, amount_cents FROM sandbox_charges "
@@ -376,6 +383,9 @@ class SandboxGateway:
             charge_id, charge_amount = row
             event_id = f"evt_{uuid4().hex}"
             now = self.clock()
+            paid_at = paid_at or now
+            if amount_cents is None:
+                amount_cents = (owed(paid_at) if owed else 0) or charge_amount
             payload = {
                 "id": event_id,
                 "type": "payment.received",
@@ -383,8 +393,8 @@ class SandboxGateway:
                 "data": {
                     "charge_id": charge_id,
                     "invoice_id": str(invoice_id),
-                    "amount": format_amount(amount_cents or charge_amount),
-                    "paid_at": (paid_at or now).isoformat(),
+                    "amount": format_amount(amount_cents),
+                    "paid_at": paid_at.isoformat(),
                     "method": method,
                 },
             }

@@ -28,12 +28,13 @@ from pydantic import (
 from pydantic_core import CoreSchema, core_schema
 
 from domain.contracts import ContractStatus
+from domain.credits import CreditOrigin
 from domain.errors import InvalidInputError
 from domain.invoices import InvoiceStatus, PaymentMethod
 from domain.money import parse_amount
 from domain.periods import check_date_range
 from domain.text import has_control_characters
-from domain.vocabulary import BoletoStatus, ReceivableSituation
+from domain.vocabulary import BoletoStatus, CreditStatus, ReceivableSituation
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 DateOrTime = TypeVar("DateOrTime", date, datetime)
@@ -149,6 +150,14 @@ ContractStatusCode = Annotated[str, CodesOf(ContractStatus)]
 ReceivableSituationCode = Annotated[str, CodesOf(ReceivableSituation)]
 BoletoStatusCode = Annotated[str, CodesOf(BoletoStatus)]
 PaymentMethodCode = Annotated[str, CodesOf(PaymentMethod)]
+CreditStatusCode = Annotated[str, CodesOf(CreditStatus)]
+CreditOriginCode = Annotated[str, CodesOf(CreditOrigin)]
+Percent = Annotated[
+    str,
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "examples": ["2.00"]}
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -328,6 +337,19 @@ class PixPublic(BaseModel):
     emv: str
 
 
+class PaymentPublic(BaseModel):
+    """One payment of an invoice, split into principal, late fees and credit."""
+
+    id: UUID
+    amount: Money
+    principal: Money
+    fees: Money
+    credit: Money
+    method: PaymentMethodCode
+    paid_at: datetime
+    provider_event_id: str
+
+
 class InvoicePublic(BaseModel):
     """An invoice."""
 
@@ -338,6 +360,10 @@ class InvoicePublic(BaseModel):
     description: str
     amount: Money
     amount_paid: Money
+    amount_fees: Money
+    balance: Money
+    fine_percent: Percent
+    interest_monthly_percent: Percent
     issue_date: date
     due_date: date
     reference_month: str
@@ -350,6 +376,7 @@ class InvoicePublic(BaseModel):
     paid_at: datetime | None
     payment_method: PaymentMethodCode | None
     failure_reason: str | None
+    payments: list[PaymentPublic]
     created_at: datetime
     updated_at: datetime
 
@@ -373,6 +400,7 @@ class CustomerPublic(BaseModel):
     email: str | None
     origin: Literal["reseller", "system"]
     open_amount: Money
+    credit_amount: Money
     created_at: datetime
 
 
@@ -394,6 +422,8 @@ class ReceivablePublic(BaseModel):
     description: str
     amount: Money
     amount_paid: Money
+    amount_fees: Money
+    amount_open: Money
     issue_date: date
     due_date: date
     settled_at: datetime | None
@@ -417,6 +447,35 @@ class ReceivablesPublic(BaseModel):
     items: list[ReceivablePublic]
     totals: ReceivableTotals
     next_cursor: str | None
+
+
+class CreditPublic(BaseModel):
+    """A customer credit: money received beyond what was owed."""
+
+    id: UUID
+    customer_id: UUID
+    customer_name: str
+    invoice_id: UUID
+    invoice_code: int
+    amount: Money
+    origin: CreditOriginCode
+    status: CreditStatusCode
+    status_label: str
+    created_at: datetime
+    refunded_at: datetime | None
+
+
+class CreditsPublic(BaseModel):
+    """A page of customer credits, newest first."""
+
+    items: list[CreditPublic]
+    next_cursor: str | None
+
+
+class CreditRefund(Strict):
+    """Why the credit's money was given back."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class BankAccountPublic(BaseModel):

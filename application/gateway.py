@@ -92,6 +92,8 @@ class PaymentGateway(Protocol):
     """A payment partner."""
 
     name: str
+    minimum_amount_cents: int
+    """The smallest charge the partner registers: smaller ones are refused at issue."""
 
     def register(self, request: ChargeRequest) -> Charge:
         """Register (or return the already registered) charge for an invoice."""

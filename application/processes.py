@@ -44,8 +44,11 @@ class ChargeRegistration:
         self.gateway = gateway
 
     def handles(self, event: object) -> bool:
-        """Only issued and cancelled invoices concern this process."""
-        return isinstance(event, Invoice.Issued | Invoice.Cancelled)
+        """Only issued (or retried) and cancelled invoices concern this process."""
+        # A retried invoice is processing again: it is registered as if just issued.
+        return isinstance(
+            event, Invoice.Issued | Invoice.RegistrationRetried | Invoice.Cancelled
+        )
 
     def react(self, event: Any) -> None:  # noqa: ANN401 - a handled event
         """Register or cancel; a partner outage raises and is retried later."""

@@ -233,7 +233,11 @@ def get_contract(
     responses=documented(400, 401, 403, 404, 409, 422),
 )
 def create_invoice(
-    body: InvoiceCreate, caller: Commander, ledger: LedgerDep, response: Response
+    body: InvoiceCreate,
+    caller: Commander,
+    ledger: LedgerDep,
+    container: ContainerDep,
+    response: Response,
 ) -> InvoicePublic:
     """Issue an invoice to a client with an active contract."""
     recorded = ledger.issue_invoice(
@@ -245,6 +249,7 @@ def create_invoice(
         reference_month=body.reference_month,
         reference_year=body.reference_year,
         issue_date=body.issue_date,
+        minimum_amount_cents=container.gateway.minimum_amount_cents,
     )
     set_position(response, ledger, recorded.position)
     client = ledger.get_client(caller.reseller_id, body.client_id)
@@ -317,8 +322,23 @@ def cancel_invoice(
     ledger: LedgerDep,
     response: Response,
 ) -> InvoicePublic:
-    """Cancel a processing, awaiting-payment or overdue invoice."""
+    """Cancel an invoice not paid yet, or one the partner refused (failed)."""
     recorded = ledger.cancel_invoice(caller.reseller_id, invoice_id, body.reason)
+    set_position(response, ledger, recorded.position)
+    client = ledger.get_client(caller.reseller_id, recorded.aggregate.client_id)
+    return presenters.invoice(recorded.aggregate, client.name)
+
+
+@router.post(
+    "/v1/invoices/{invoice_id}/retry",
+    tags=["invoices"],
+    responses=documented(401, 403, 404, 409),
+)
+def retry_invoice(
+    invoice_id: UUID, caller: Commander, ledger: LedgerDep, response: Response
+) -> InvoicePublic:
+    """Register a failed invoice with the partner again: it is processing again."""
+    recorded = ledger.retry_invoice(caller.reseller_id, invoice_id)
     set_position(response, ledger, recorded.position)
     client = ledger.get_client(caller.reseller_id, recorded.aggregate.client_id)
     return presenters.invoice(recorded.aggregate, client.name)

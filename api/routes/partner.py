@@ -90,9 +90,9 @@ def sandbox_pay(
     gateway = container.gateway
     if not isinstance(gateway, SandboxGateway):
         raise ProblemError(404, "the sandbox partner is not configured")
-    ledger.get_invoice(caller.reseller_id, invoice_id)
+    invoice = ledger.get_invoice(caller.reseller_id, invoice_id)
     event_id = gateway.simulate_payment(
-        invoice_id, body.method, body.amount, body.paid_at
+        invoice_id, body.method, body.amount, body.paid_at, owed=invoice.owed_cents
     )
     container.wake_delivery()
     return SandboxPaymentQueued(event_id=event_id)

@@ -32,6 +32,7 @@ class FakePartner:
     """A second partner, as a new adapter would be: it reads its own webhooks."""
 
     name: str = "other"
+    minimum_amount_cents: int = 1
     events: dict[bytes, PartnerEvent] = field(default_factory=dict)
     charges: dict[str, UUID] = field(default_factory=dict)
     read_at: list[float] = field(default_factory=list)
