@@ -53,9 +53,11 @@ def view_lock_key(view: type[View]) -> tuple[int, int]:
 
 
 def create_views(conn: psycopg.Connection[Any], views: Iterable[type[View]]) -> None:
-    """Create every view's schema and tables, serialised across processes."""
+    """Create every view's schema and tables (and the set-aside table), serialised
+    across processes."""
     with conn.transaction(), conn.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", DDL_LOCK)
+        set_aside.create(cursor)
         for view in views:
             view.create(cursor)
 
