@@ -53,8 +53,7 @@ def view_lock_key(view: type[View]) -> tuple[int, int]:
 
 
 def create_views(conn: psycopg.Connection[Any], views: Iterable[type[View]]) -> None:
-    """Create every view's schema and tables (and the set-aside table), serialised
-    across processes."""
+    """Create the set-aside table and every view's schema and tables (serialised)."""
     with conn.transaction(), conn.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", DDL_LOCK)
         set_aside.create(cursor)
