@@ -90,7 +90,7 @@ def _apply_batch(
             if on_set_aside is None:
                 written += apply_events(cursor, target, todo)
             else:
-                written += _apply_each(conn, cursor, target, todo, on_set_aside)
+                written += _apply_or_split(conn, cursor, target, todo, on_set_aside)
         tracking.record_position(cursor, advanced, last)
         tracking.announce(cursor, last)
     return written
@@ -109,6 +109,28 @@ def apply_events(cursor: psycopg.Cursor[Any], target: Target, todo: Batch) -> in
     return rows.flush(target.view.tables)
 
 
+def _apply_or_split(
+    conn: psycopg.Connection[Any],
+    cursor: psycopg.Cursor[Any],
+    target: Target,
+    todo: Batch,
+    on_set_aside: SetAsideHook,
+) -> int:
+    """Apply ``todo`` together if the target can, else event by event.
+
+    Only the views that fail on the batch pay for applying it one event at a time.
+    """
+    if len(todo) > 1:
+        try:
+            with conn.transaction():
+                return apply_events(cursor, target, todo)
+        except Exception as error:
+            target.cache.clear()
+            if not set_aside.is_poison(error):
+                raise
+    return _apply_each(conn, cursor, target, todo, on_set_aside)
+
+
 def _apply_each(
     conn: psycopg.Connection[Any],
     cursor: psycopg.Cursor[Any],
@@ -116,10 +138,13 @@ def _apply_each(
     todo: Batch,
     on_set_aside: SetAsideHook,
 ) -> int:
-    """Apply each event in a savepoint, tried a few times, else set aside."""
+    """Apply each event in a savepoint, tried a few times, else set aside.
+
+    The failed batch was the event's first attempt; it is tried alone thereafter.
+    """
     written = 0
     for position, event in todo:
-        for attempt in range(1, set_aside.VIEW_ATTEMPTS + 1):
+        for attempt in range(2, set_aside.VIEW_ATTEMPTS + 1):
             try:
                 with conn.transaction():
                     written += apply_events(cursor, target, [(position, event)])

@@ -32,7 +32,8 @@ from psycopg.rows import dict_row
 from projections.reader import EventReader
 
 VIEW_ATTEMPTS = 3
-"""A view tries an event this many times in a row (at once) before setting it aside."""
+"""A view tries an event this many times in a row (at once: in its batch, then
+alone) before setting it aside."""
 PROCESS_ATTEMPTS = 8
 """A process tries this many times, backing off between sessions (about a minute),
 so that a partner or SMTP outage is waited out rather than set aside."""
