@@ -160,7 +160,7 @@ def _apply_each(
                         target.view.name, position, event, error, attempt
                     )
                     log.warning(
-                        "view %s sets aside the event at %s: %s",
+                        "view %s cannot apply the event at %s: %s",
                         found.follower,
                         position,
                         found.error,

@@ -12,10 +12,12 @@ keeps every other row of the tenant current): a view whose set-aside event creat
 row simply lacks that row; a later event that updates a missing row changes nothing.
 ``ledger projections retry`` applies a set-aside event again once its cause is fixed.
 
-Only errors that the event itself causes set it aside: a bug or a value PostgreSQL
-refuses (``DataError``, ``IntegrityError``) or any error raised by Python code.
-Errors of the connection or the server (``OperationalError`` and the rest of
-``psycopg.Error``) end the session and are retried, as before.
+In views, only errors that the event itself causes set it aside: a value PostgreSQL
+refuses (``DataError``, ``IntegrityError``) or any error raised by Python code (a
+handler's bug, an overflow). Errors of the connection or the server
+(``OperationalError`` and the rest of ``psycopg.Error``) and of tracking end the
+session and are retried, as before. A process cannot tell an outage from a poison:
+it sets aside whatever keeps failing after ``PROCESS_ATTEMPTS`` tries.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from eventsourcing.persistence import PersistenceError
 from psycopg import Cursor
 from psycopg.rows import dict_row
 
@@ -62,7 +65,9 @@ def is_poison(error: BaseException) -> bool:
     """
     if isinstance(error, psycopg.Error):
         return isinstance(error, psycopg.DataError | psycopg.IntegrityError)
-    return isinstance(error, Exception)
+    # The library's errors (a tracking row already moved by another writer) are
+    # about the session, not the event.
+    return isinstance(error, Exception) and not isinstance(error, PersistenceError)
 
 
 def describe(error: BaseException) -> str:
