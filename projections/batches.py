@@ -52,9 +52,10 @@ def apply_batch(
 
     Each target's tracking moves to the end of the batch even when no event of the
     batch concerns it, and the new position is announced on commit. When the batch
-    fails because of an event (see ``set_aside.is_poison``), it is applied again one
-    event at a time, so that only the events that keep failing are set aside
-    (handed to ``on_set_aside`` in the same transaction) and the others applied.
+    fails because of an event (see ``set_aside.is_poison``), it is applied again,
+    each target in a savepoint, and a target that fails on it one event at a time:
+    only the events that keep failing are set aside (handed to ``on_set_aside`` in
+    the same transaction), every other one is applied.
     """
     if not batch:
         return 0
