@@ -179,8 +179,14 @@ def _retry(settings: Settings) -> int:
     for name, result in results.items():
         console.print(
             f"{name}: {len(result.applied)} applied, {len(result.failed)} still failing"
+            + (
+                f", {len(result.superseded)} with later events"
+                f" (`ledger projections rebuild {name}`)"
+                if result.superseded
+                else ""
+            )
         )
-        still += len(result.failed)
+        still += len(result.failed) + len(result.superseded)
     if not results:
         console.print("no event set aside")
     return 1 if still else 0

@@ -254,6 +254,7 @@ def retry(conninfo: str, reader: EventReader) -> dict[str, set_aside.RetryResult
 
     Each is applied to the live tables with the view's tracking row locked, so the
     live runner waits; one that still fails stays set aside, its error refreshed.
+    One whose aggregate has later events is left for a rebuild of the view.
     """
     views = {view.name: view for view in VIEWS}
     results: dict[str, set_aside.RetryResult] = {}
@@ -264,7 +265,9 @@ def retry(conninfo: str, reader: EventReader) -> dict[str, set_aside.RetryResult
                 continue  # a process's: see ``followers.retry_process``
             result = results.setdefault(view.name, set_aside.RetryResult())
             event = set_aside.event_at(reader, item.position)
-            if _retry_one(conn, Target(view(), view.live_schema()), item, event):
+            if set_aside.superseded(reader, event):
+                result.superseded.append(item.position)
+            elif _retry_one(conn, Target(view(), view.live_schema()), item, event):
                 result.applied.append(item.position)
             else:
                 result.failed.append(item.position)

@@ -10,7 +10,9 @@ row is written, so exactly-once still holds.
 The tenant's later events are applied as usual (the simplest rule, and the one that
 keeps every other row of the tenant current): a view whose set-aside event created a
 row simply lacks that row; a later event that updates a missing row changes nothing.
-``ledger projections retry`` applies a set-aside event again once its cause is fixed.
+``ledger projections retry`` applies a set-aside event again once its cause is fixed,
+unless its aggregate has later events (applied out of order, it could undo them): a
+view then needs ``ledger projections rebuild``, which replays the log in order.
 
 In views, only errors that the event itself causes set it aside: a value PostgreSQL
 refuses (``DataError``, ``IntegrityError``) or any error raised by Python code (a
@@ -166,6 +168,19 @@ class RetryResult:
 
     applied: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    superseded: list[int] = field(default_factory=list)
+    """Events of an aggregate that has later events: applying them now, out of
+    order, could undo the later ones; a rebuild replays them in order."""
+
+
+def superseded(reader: EventReader, event: object) -> bool:
+    """Whether the aggregate of ``event`` has recorded events after it."""
+    later = reader.recorder.select_events(
+        getattr(event, "originator_id", ""),
+        gt=getattr(event, "originator_version", 0),
+        limit=1,
+    )
+    return bool(later)
 
 
 def event_at(reader: EventReader, position: int) -> object:

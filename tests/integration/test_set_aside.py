@@ -164,6 +164,38 @@ def test_retry_applies_an_event_whose_cause_was_fixed(
     assert_verify_clean(fresh_database, fresh_ledger)
 
 
+def test_an_event_with_later_events_is_left_for_a_rebuild(
+    fresh_ledger: Ledger,
+    fresh_database: str,
+    runner: ProjectionRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reseller = a_reseller(fresh_ledger).reseller.id
+    handler = PanelClients.handlers[Client.Registered]
+    original = getattr(PanelClients, handler.method)
+
+    def broken(self: PanelClients, rows: Any, event: Any, position: int) -> None:
+        msg = "a bug in the view"
+        raise RuntimeError(msg)
+
+    monkeypatch.setattr(PanelClients, handler.method, broken)
+    client = a_client(fresh_ledger, reseller)
+    fresh_ledger.update_client(reseller, client.id, {"name": "Nome Novo"})
+    wait_until_caught_up(fresh_database, head_of(fresh_ledger))
+    (item,) = listed(fresh_database)
+    monkeypatch.setattr(PanelClients, handler.method, original)  # the fix
+    results = maintenance.retry(fresh_database, reader_of(fresh_ledger))
+    assert results["panel_clients"].superseded == [item.position]
+    assert listed(fresh_database) == [item]
+    maintenance.rebuild(fresh_database, reader_of(fresh_ledger), [PanelClients])
+    assert listed(fresh_database) == []
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT name FROM view_panel_clients.clients WHERE id = %s", (client.id,)
+        ).fetchone()
+    assert row == ("Nome Novo",)
+
+
 class Picky:
     """A process that fails on one client's registration until it is fixed."""
 
