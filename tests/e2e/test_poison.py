@@ -95,6 +95,7 @@ def test_poison_events_of_one_tenant_stop_no_other(
     poisoned, other = new_tenant(api_url), new_tenant(api_url)
     client = poisoned.billable_client()
     invoice = poisoned.ok(poisoned.invoice(client["id"]), 201)
+    poisoned.wait_registered(invoice["id"])  # no process writes to it meanwhile
     bad = {
         poison.nul_email(ledger, UUID(client["id"])),
         poison.paid_in_year_one(ledger, UUID(invoice["id"]), 15000),

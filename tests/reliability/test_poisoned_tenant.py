@@ -87,6 +87,7 @@ def test_a_poisoned_tenant_does_not_slow_down_another(
     calm = p99_of([read_your_write(tenant_b) for _ in range(COMMANDS)])
     client = tenant_a.billable_client()
     invoice = tenant_a.ok(tenant_a.invoice(client["id"]), 201)
+    tenant_a.wait_registered(invoice["id"])  # no process writes to it meanwhile
     poisoner = Poisoner(ledger, UUID(client["id"]), UUID(invoice["id"]))
     poisoner.start()
     try:
