@@ -3,11 +3,13 @@
 ``LEDGER_SMTP_URL`` looks like ``smtp://user:password@host:587``: STARTTLS is used on
 port 587 (or with ``?starttls=yes``), and the login when a user is given. Without it,
 each message is written as an ``.eml`` file under the data directory, which any mail
-client opens. Both implement ``application.mail.MailSender``.
+client opens. Both implement ``application.mail.MailSender``: a 5xx refusal is raised
+as ``MailRefusedError`` (never sent again), anything else as a transient error.
 """
 
 from __future__ import annotations
 
+import hashlib
 import smtplib
 import ssl
 from datetime import UTC, datetime
@@ -15,8 +17,12 @@ from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from application.mail import MailRefusedError
+
 SMTP_TIMEOUT_SECONDS = 30
 STARTTLS_PORT = 587
+PERMANENT_CODE = 500
+"""SMTP replies from 500 up refuse for good; 4xx ask to try again later."""
 
 
 class SmtpSender:
@@ -50,7 +56,37 @@ class SmtpSender:
                 smtp.starttls(context=context)
             if self.user is not None:
                 smtp.login(self.user, self.password or "")
-            smtp.send_message(message)
+            try:
+                smtp.send_message(message)
+            except smtplib.SMTPException as error:
+                reason = permanent_refusal(error)
+                if reason is None:
+                    raise
+                raise MailRefusedError(reason) from error
+
+
+def permanent_refusal(error: smtplib.SMTPException) -> str | None:
+    """The reason when ``error`` is a refusal for good (5xx), else ``None``.
+
+    4xx replies and lost connections are transient: the message is sent again.
+    """
+    if isinstance(error, smtplib.SMTPNotSupportedError):
+        return f"the server does not support this message: {error}"
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        replies = error.recipients.values()
+        if replies and all(code >= PERMANENT_CODE for code, _ in replies):
+            return "; ".join(f"{code} {_text(reply)}" for code, reply in replies)
+        return None
+    if (
+        isinstance(error, smtplib.SMTPResponseException)
+        and error.smtp_code >= PERMANENT_CODE
+    ):
+        return f"{error.smtp_code} {_text(error.smtp_error)}"
+    return None
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
 
 
 class FileSender:
@@ -60,8 +96,12 @@ class FileSender:
         self.directory = directory
 
     def send(self, message: EmailMessage) -> None:
-        """Write the message to a new file."""
+        """Write the message to a new file.
+
+        The name is a timestamp and a short hash of the recipient: bounded and safe
+        whatever the address holds (the recipient is in the file's ``To``).
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        to = str(message["To"]).replace("@", "_at_").replace("/", "_")
-        (self.directory / f"{stamp}-{to}.eml").write_bytes(message.as_bytes())
+        to = hashlib.sha256(str(message["To"]).encode(errors="replace")).hexdigest()
+        (self.directory / f"{stamp}-{to[:12]}.eml").write_bytes(message.as_bytes())

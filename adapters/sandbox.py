@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,7 +31,14 @@ from uuid import UUID, uuid4
 
 import httpx
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from application.gateway import (
     ChargeRefusedError,
@@ -45,7 +53,9 @@ from domain.boleto import FIRST_FACTOR_DATE, Boleto
 from domain.errors import ConflictError, InvalidInputError
 from domain.invoices import Charge
 from domain.money import format_amount, parse_amount
+from domain.periods import check_date_range
 from domain.pix import PixCode
+from domain.text import has_control_characters
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +69,7 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 DELIVERY_TIMEOUT_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 60.0
 LEASE_SECONDS = 30
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -75,7 +86,9 @@ def verify(secret: str, header: str | None, body: bytes, now: float) -> bool:
         return False
     parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
     timestamp, signature = parts.get("t", ""), parts.get("v1", "")
-    if not timestamp.isdigit() or not signature:
+    # A Unix time has ten digits until the year 2286: anything longer is refused
+    # before ``int()`` (thousands of digits would raise, or cost a CPU).
+    if _TIMESTAMP.fullmatch(timestamp) is None or not signature:
         return False
     if abs(now - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
         return False
@@ -96,8 +109,26 @@ def _cents(value: object) -> int:
         raise ValueError(error.message) from None
 
 
+def _plain(value: str) -> str:
+    if has_control_characters(value):
+        msg = "must not contain control characters"
+        raise ValueError(msg)
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        check_date_range(value, "timestamp")
+    except InvalidInputError as error:
+        raise ValueError(error.message) from None
+    return value
+
+
 Amount = Annotated[int, BeforeValidator(_cents)]
 """Decimal text (or a JSON number) of BRL, read as centavos."""
+Identifier = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_plain)]
+"""An id of the partner's: the ledger records it, so it must be storable text."""
+Timestamp = Annotated[datetime, AfterValidator(_in_range)]
 
 
 class WebhookData(BaseModel):
@@ -105,10 +136,10 @@ class WebhookData(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    charge_id: Annotated[str | None, Field(max_length=255)] = None
+    charge_id: Identifier | None = None
     invoice_id: UUID | None = None
     amount: Amount | None = None
-    paid_at: datetime | None = None
+    paid_at: Timestamp | None = None
     method: Literal["boleto", "pix"] | None = None
 
 
@@ -117,9 +148,9 @@ class WebhookEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    id: Annotated[str, Field(min_length=1, max_length=255)]
+    id: Identifier
     type: Literal["payment.received", "payment.overdue", "payment.refunded"]
-    created_at: datetime
+    created_at: Timestamp
     data: WebhookData
 
 
@@ -167,7 +198,6 @@ def read_event(body: bytes) -> PartnerEvent:
         amount_cents=data.amount,
         paid_at=data.paid_at,
         method=data.method,
-        payload=json.loads(body),
     )
 
 
@@ -181,6 +211,7 @@ class SandboxGateway:
     """Business time (the ledger's clock), for event and payment times."""
     name: str = "sandbox"
     city: str = "SAO PAULO"
+    minimum_amount_cents: int = MIN_BOLETO_CENTS
 
     def read_webhook(
         self, headers: Mapping[str, str], body: bytes, now: float
@@ -332,8 +363,14 @@ class SandboxGateway:
         method: str,
         amount_cents: int | None = None,
         paid_at: datetime | None = None,
+        owed: Callable[[datetime], int] | None = None,
     ) -> str:
-        """Queue the ``payment.received`` webhook a real partner would send."""
+        """Queue the ``payment.received`` webhook a real partner would send.
+
+        Without ``amount_cents`` the client pays what it ``owed`` on ``paid_at``
+        (the ledger knows: balance plus late fees), or the charge's amount when
+        nothing is owed any more (a duplicate payment).
+        """
         with self.pool.connection() as conn:
             row = conn.execute(
                 "SELECT charge_id, amount_cents FROM sandbox_charges "
@@ -346,6 +383,9 @@ class SandboxGateway:
             charge_id, charge_amount = row
             event_id = f"evt_{uuid4().hex}"
             now = self.clock()
+            paid_at = paid_at or now
+            if amount_cents is None:
+                amount_cents = (owed(paid_at) if owed else 0) or charge_amount
             payload = {
                 "id": event_id,
                 "type": "payment.received",
@@ -353,8 +393,8 @@ class SandboxGateway:
                 "data": {
                     "charge_id": charge_id,
                     "invoice_id": str(invoice_id),
-                    "amount": format_amount(amount_cents or charge_amount),
-                    "paid_at": (paid_at or now).isoformat(),
+                    "amount": format_amount(amount_cents),
+                    "paid_at": paid_at.isoformat(),
                     "method": method,
                 },
             }

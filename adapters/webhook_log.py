@@ -1,47 +1,96 @@
-"""The raw log of partner webhooks, kept as they came (the ``WebhookLog`` port)."""
+"""The raw log of partner webhooks, kept as they came (the ``WebhookLog`` port).
+
+A delivery is written before it is applied, raw: its body as bytes, so that no
+content can be refused (a NUL, invalid UTF-8, an escaped NUL that jsonb
+rejects), and the JSON parsed into ``payload`` only when PostgreSQL accepts it.
+The row is then updated with what the delivery did.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+log = logging.getLogger(__name__)
+
+MAX_HEADER_CHARS = 1024
+
 
 class PostgresWebhookLog:
-    """Every accepted delivery: provider, event id, body and what it did."""
+    """Every authenticated delivery: provider, headers, body and what it did."""
 
     def __init__(self, pool: ConnectionPool[Any]) -> None:
         self.pool = pool
 
     def create_tables(self) -> None:
-        """Create the table if missing."""
+        """Create the table if missing, or bring an older one up to date."""
         with self.pool.connection() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS webhook_log ("
                 " id bigserial PRIMARY KEY, provider text NOT NULL,"
-                " event_id text NOT NULL, type text NOT NULL, payload jsonb NOT NULL,"
+                " event_id text, type text, payload jsonb,"
                 " result text NOT NULL, received_at timestamptz NOT NULL DEFAULT now())"
+            )
+            # Tables of earlier versions: the raw delivery, and what became of it.
+            conn.execute(
+                "ALTER TABLE webhook_log"
+                " ADD COLUMN IF NOT EXISTS headers jsonb NOT NULL DEFAULT '{}',"
+                " ADD COLUMN IF NOT EXISTS body bytea,"
+                " ADD COLUMN IF NOT EXISTS error text,"
+                " ADD COLUMN IF NOT EXISTS settled_at timestamptz,"
+                " ALTER COLUMN event_id DROP NOT NULL,"
+                " ALTER COLUMN type DROP NOT NULL,"
+                " ALTER COLUMN payload DROP NOT NULL"
             )
             conn.execute(
                 "CREATE INDEX IF NOT EXISTS webhook_log_event "
                 "ON webhook_log (provider, event_id)"
             )
 
-    def keep(
+    def keep(  # noqa: PLR0913 - the parts of one delivery
         self,
         provider: str,
-        event_id: str,
-        kind: str,
-        payload: object,
+        headers: Mapping[str, str],
+        body: bytes,
         result: str,
-    ) -> None:
-        """Append one delivery."""
+        *,
+        event_id: str | None = None,
+        kind: str | None = None,
+    ) -> int:
+        """Append one delivery as it came; the id of its row."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "INSERT INTO webhook_log"
+                " (provider, event_id, type, headers, body, result)"
+                " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                (provider, event_id, kind, Jsonb(_printable(headers)), body, result),
+            ).fetchone()
+            assert row is not None  # noqa: S101 - RETURNING always yields the row
+            entry = int(row[0])
+            try:
+                with conn.transaction():  # a savepoint: the raw row stays
+                    conn.execute(
+                        "UPDATE webhook_log"
+                        " SET payload = convert_from(body, 'UTF8')::jsonb"
+                        " WHERE id = %s",
+                        (entry,),
+                    )
+            except psycopg.Error as error:
+                log.info("webhook %s kept raw only: %s", entry, error)
+        return entry
+
+    def settle(self, entry: int, result: str, error: str | None = None) -> None:
+        """Record what the delivery kept as ``entry`` did."""
         with self.pool.connection() as conn:
             conn.execute(
-                "INSERT INTO webhook_log (provider, event_id, type, payload, result)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                (provider, event_id, kind, Jsonb(payload), result),
+                "UPDATE webhook_log SET result = %s, error = %s, settled_at = now()"
+                " WHERE id = %s",
+                (result, error, entry),
             )
 
     def deliveries(self, provider: str, event_id: str) -> list[str]:
@@ -53,3 +102,11 @@ class PostgresWebhookLog:
                 (provider, event_id),
             ).fetchall()
         return [str(row[0]) for row in rows]
+
+
+def _printable(headers: Mapping[str, str]) -> dict[str, str]:
+    """Header values bounded, without the NUL that jsonb refuses."""
+    return {
+        name: value.replace("\x00", "")[:MAX_HEADER_CHARS]
+        for name, value in headers.items()
+    }

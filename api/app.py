@@ -23,6 +23,7 @@ from api.problems import ProblemError, documented, problem
 from api.routes import accounts, audit, erp, panel, partner
 from api.settings import Settings
 from application.passwords import PasswordsBusyError
+from projections import set_aside
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
@@ -31,6 +32,20 @@ class Health(BaseModel):
     """The answer of the health endpoints."""
 
     status: str
+
+
+class Readiness(BaseModel):
+    """The answer of ``/readyz``: ready, and how many events are set aside."""
+
+    status: str
+    set_aside: int
+    """Events a view or process could not apply (``ledger projections status``)."""
+
+
+def set_aside_counts(container: Container) -> dict[str, int]:
+    """How many events each view or process has set aside."""
+    with container.pool.connection() as conn:
+        return set_aside.counts(conn)
 
 
 class LedgerCollector(Collector):
@@ -54,6 +69,14 @@ class LedgerCollector(Collector):
         for name, position in container.read_models.watcher.positions.items():
             lag.add_metric([name], max(0, head - position))
         yield lag
+        aside = GaugeMetricFamily(
+            "ledger_set_aside_events",
+            "Events a view or process set aside (see ledger projections status)",
+            labels=["follower"],
+        )
+        for name, count in set_aside_counts(container).items():
+            aside.add_metric([name], count)
+        yield aside
 
 
 DOCS_ASSETS_URL = "/static/docs"
@@ -142,14 +165,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Health(status="ok")
 
     @app.get("/readyz", tags=["operations"], responses=documented(503))
-    def readyz(container: ContainerDep) -> Health:
-        """The database answers and the in-process view runner is running."""
+    def readyz(container: ContainerDep) -> Readiness:
+        """The database answers and the in-process view runner is running.
+
+        Events set aside do not make the service unready (every other event goes
+        on); their count is reported for operators.
+        """
         if not is_reachable(container.database_url):
             raise ProblemError(503, "the database is unreachable")
         runner = container.runner
         if runner is not None and not runner.state.alive:
             raise ProblemError(503, "the projection runner is not running")
-        return Health(status="ready")
+        return Readiness(
+            status="ready", set_aside=sum(set_aside_counts(container).values())
+        )
 
     @app.get(
         "/metrics",

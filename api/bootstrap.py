@@ -30,7 +30,7 @@ from application.processes import (
     overdue_sweep,
 )
 from application.webhooks import WebhookReceiver
-from projections.followers import ProcessFollower, ProjectionRunner
+from projections.followers import ProcessFollower, ProjectionRunner, Reactor
 from projections.read_models import ReadModels
 from projections.reader import EventReader
 
@@ -208,11 +208,10 @@ def background_workers(container: Container) -> list[Worker]:
     workers: list[Worker] = []
     if container.runner is not None:
         workers.append(container.runner)
-    workers.append(
-        ProcessFollower(
-            reader_of(ledger), url, ChargeRegistration(ledger, container.gateway)
-        )
-    )
+    workers += [
+        ProcessFollower(reader_of(ledger), url, reactor)
+        for reactor in processes(container)
+    ]
     workers.append(
         Periodic(
             "overdue-sweep",
@@ -220,22 +219,23 @@ def background_workers(container: Container) -> list[Worker]:
             lambda: overdue_sweep(ledger, views.invoices.past_due),
         )
     )
-    workers.append(
-        ProcessFollower(
-            reader_of(ledger),
-            url,
-            InvoiceMailer(
-                ledger,
-                container.renderer,
-                mail_sender(container.settings),
-                container.pool,
-                container.settings.mail_from,
-            ),
-        )
-    )
     if container.delivery is not None:
         workers.append(container.delivery)
     return workers
+
+
+def processes(container: Container) -> list[Reactor]:
+    """The processes: charge registration and the invoice mailer."""
+    return [
+        ChargeRegistration(container.ledger, container.gateway),
+        InvoiceMailer(
+            container.ledger,
+            container.renderer,
+            mail_sender(container.settings),
+            container.pool,
+            container.settings.mail_from,
+        ),
+    ]
 
 
 def mail_sender(settings: Settings) -> MailSender:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import date
 from types import FrameType
 
+import psycopg
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -22,11 +23,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from api.bootstrap import build_container, build_ledger, reader_of
+from api.bootstrap import build_container, build_ledger, processes, reader_of
 from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
 from application.processes import overdue_sweep
-from projections import maintenance
+from projections import maintenance, set_aside
+from projections.followers import retry_process
 from projections.reader import EventReader
 from projections.view import View
 
@@ -113,9 +115,11 @@ def tick(settings: Settings, today: date | None = None) -> int:
 
 
 def projections(settings: Settings, action: str, names: Sequence[str]) -> int:
-    """``ledger projections status|rebuild|verify [VIEW...]``."""
+    """``ledger projections status|rebuild|verify|retry [VIEW...]``."""
     views = maintenance.views_named(names)
     with database(settings) as url:
+        if action == "retry":
+            return _retry(settings.model_copy(update={"database_url": url}))
         ledger = build_ledger(settings, url)
         reader = reader_of(ledger)
         try:
@@ -133,7 +137,59 @@ def _status(url: str, reader: EventReader) -> int:
     for row in maintenance.status(url, reader):
         table.add_row(row.name, str(row.position), str(row.head), str(row.lag))
     console.print(table)
+    with psycopg.connect(url, autocommit=True) as conn:
+        found = set_aside.listed(conn)
+    if not found:
+        console.print("no event set aside")
+        return 0
+    aside = Table(
+        "view or process",
+        "position",
+        "tenant",
+        "aggregate",
+        "attempts",
+        "error",
+        title=f"{len(found)} event(s) set aside (`ledger projections retry`)",
+    )
+    for item in found:
+        aside.add_row(
+            item.follower,
+            str(item.position),
+            str(item.reseller_id or "-"),
+            str(item.aggregate_id or "-"),
+            str(item.attempts),
+            item.error,
+        )
+    console.print(aside)
     return 0
+
+
+def _retry(settings: Settings) -> int:
+    """Apply every set-aside event again: views here, processes with their wiring."""
+    container = build_container(settings, run_projections=False)
+    try:
+        reader = reader_of(container.ledger)
+        url = container.database_url
+        results = maintenance.retry(url, reader)
+        for reactor in processes(container):
+            results[reactor.name] = retry_process(reader, url, reactor)
+    finally:
+        container.close()
+    still = 0
+    for name, result in results.items():
+        console.print(
+            f"{name}: {len(result.applied)} applied, {len(result.failed)} still failing"
+            + (
+                f", {len(result.superseded)} with later events"
+                f" (`ledger projections rebuild {name}`)"
+                if result.superseded
+                else ""
+            )
+        )
+        still += len(result.failed) + len(result.superseded)
+    if not results:
+        console.print("no event set aside")
+    return 1 if still else 0
 
 
 def _progress() -> Progress:
@@ -201,7 +257,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         help="the São Paulo date to judge by (default: today)",
     )
     views_parser = commands.add_parser("projections", help="inspect and repair views")
-    views_parser.add_argument("action", choices=["status", "rebuild", "verify"])
+    views_parser.add_argument(
+        "action", choices=["status", "rebuild", "verify", "retry"]
+    )
     views_parser.add_argument("views", nargs="*", metavar="VIEW")
     return parser
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
@@ -30,6 +31,30 @@ AFTER_WAITERS = 8
 """Threads that may wait for the views at once; more waiters queue without one."""
 
 
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def nested_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether the JSON text ``body`` opens more than ``limit`` nested levels.
+
+    Strings are skipped first (a bracket inside one is text); the scan is linear
+    and needs no parser, so a hostile body costs no recursion.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub(b"", body)):
+        if bracket.group() in {b"[", b"{"}:
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
 class DecimalJSONRoute(APIRoute):
     """Parse JSON bodies with ``Decimal`` numbers, so money keeps its decimal text."""
 
@@ -37,9 +62,24 @@ class DecimalJSONRoute(APIRoute):
         """Wrap FastAPI's handler: pre-parse the body once, exactly."""
         handler = super().get_route_handler()
 
+        reads_body = self.body_field is not None
+
         async def parse_then_handle(request: Request) -> Response:
             body = await request.body()
-            if body and "json" in request.headers.get("content-type", "json"):
+            if (
+                reads_body
+                and body
+                and "json" in request.headers.get("content-type", "json")
+            ):
+                # Checked before any parser walks it: 5,000 levels would exhaust
+                # the stack (a RecursionError, not a refusal).
+                if nested_deeper_than(body, MAX_JSON_DEPTH):
+                    raise ProblemError(
+                        422,
+                        f"the request body is nested deeper than {MAX_JSON_DEPTH}"
+                        " levels",
+                        errors=[{"loc": ["body"], "msg": "nested too deep"}],
+                    )
                 # A malformed body is left to FastAPI, which reports it.
                 with contextlib.suppress(ValueError):
                     request._json = json.loads(body, parse_float=Decimal)  # noqa: SLF001

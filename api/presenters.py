@@ -11,16 +11,20 @@ from api.schemas import (
     BoletoPublic,
     ClientPublic,
     ContractPublic,
+    CreditPublic,
     CustomerPublic,
     InvoicePublic,
+    PaymentPublic,
     PixPublic,
     ReceivablePublic,
 )
 from domain.clients import Client
 from domain.contracts import Contract, ContractStatus
-from domain.invoices import Invoice, InvoiceStatus
+from domain.credits import Credit
+from domain.invoices import Invoice, InvoiceStatus, Payment, balance_of
 from domain.money import format_amount
-from domain.vocabulary import BoletoStatus, ReceivableSituation
+from domain.vocabulary import BoletoStatus, CreditStatus, ReceivableSituation
+from projections.panel_invoices import payments_of
 
 Row = dict[str, Any]
 
@@ -75,6 +79,20 @@ def contract_row(row: Row) -> ContractPublic:
     )
 
 
+def payment(paid: Payment) -> PaymentPublic:
+    """One payment of an invoice and its split."""
+    return PaymentPublic(
+        id=paid.id,
+        amount=format_amount(paid.amount_cents),
+        principal=format_amount(paid.principal_cents),
+        fees=format_amount(paid.fees_cents),
+        credit=format_amount(paid.credit_cents),
+        method=paid.method.value,
+        paid_at=paid.paid_at,
+        provider_event_id=paid.provider_event_id,
+    )
+
+
 def invoice(aggregate: Invoice, client_name: str) -> InvoicePublic:
     """An invoice as it is now (or as of a version)."""
     charge = aggregate.charge
@@ -86,6 +104,10 @@ def invoice(aggregate: Invoice, client_name: str) -> InvoicePublic:
         description=aggregate.description,
         amount=format_amount(aggregate.amount_cents),
         amount_paid=format_amount(aggregate.amount_paid_cents),
+        amount_fees=format_amount(aggregate.amount_fees_cents),
+        balance=format_amount(aggregate.balance_cents),
+        fine_percent=str(aggregate.fine_percent),
+        interest_monthly_percent=str(aggregate.interest_monthly_percent),
         issue_date=aggregate.issue_date,
         due_date=aggregate.due_date,
         reference_month=aggregate.reference_month,
@@ -107,6 +129,7 @@ def invoice(aggregate: Invoice, client_name: str) -> InvoicePublic:
         if aggregate.payment_method is None
         else aggregate.payment_method.value,
         failure_reason=aggregate.failure_reason,
+        payments=[payment(paid) for paid in aggregate.payments],
         created_at=aggregate.created_on,
         updated_at=aggregate.modified_on,
     )
@@ -116,6 +139,8 @@ def invoice_row(row: Row) -> InvoicePublic:
     """An invoice from the panel view."""
     registered = row["barcode"] is not None
     status = InvoiceStatus(row["status"])
+    principal, fees = row["principal_paid_cents"], row["amount_fees_cents"]
+    balance = balance_of(status, row["amount_cents"], principal)
     return InvoicePublic(
         id=row["id"],
         code=row["code"],
@@ -123,7 +148,11 @@ def invoice_row(row: Row) -> InvoicePublic:
         client_name=row["client_name"],
         description=row["description"],
         amount=format_amount(row["amount_cents"]),
-        amount_paid=format_amount(row["amount_paid_cents"]),
+        amount_paid=format_amount(principal + fees),
+        amount_fees=format_amount(fees),
+        balance=format_amount(balance),
+        fine_percent=row["fine_percent"],
+        interest_monthly_percent=row["interest_monthly_percent"],
         issue_date=row["issue_date"],
         due_date=row["due_date"],
         reference_month=row["reference_month"],
@@ -143,6 +172,7 @@ def invoice_row(row: Row) -> InvoicePublic:
         paid_at=row["paid_at"],
         payment_method=row["payment_method"],
         failure_reason=row["failure_reason"],
+        payments=[PaymentPublic.model_validate(p) for p in payments_of(row)],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -157,6 +187,7 @@ def customer_row(row: Row) -> CustomerPublic:
         email=row["email"],
         origin=row["origin"],
         open_amount=format_amount(row["open_amount_cents"]),
+        credit_amount=format_amount(row["credit_amount_cents"]),
         created_at=row["created_at"],
     )
 
@@ -173,12 +204,49 @@ def receivable_row(row: Row) -> ReceivablePublic:
         description=row["description"],
         amount=format_amount(row["amount_cents"]),
         amount_paid=format_amount(row["amount_paid_cents"]),
+        amount_fees=format_amount(row["amount_fees_cents"]),
+        amount_open=format_amount(row["amount_open_cents"]),
         issue_date=row["issue_date"],
         due_date=row["due_date"],
         settled_at=row["settled_at"],
         situation=situation,
         situation_label=situation.label,
         overdue=row["overdue"],
+    )
+
+
+def credit(aggregate: Credit, customer_name: str) -> CreditPublic:
+    """A customer credit as it is now."""
+    return CreditPublic(
+        id=aggregate.id,
+        customer_id=aggregate.customer_id,
+        customer_name=customer_name,
+        invoice_id=aggregate.invoice_id,
+        invoice_code=aggregate.invoice_code,
+        amount=format_amount(aggregate.amount_cents),
+        origin=aggregate.origin,
+        status=aggregate.status,
+        status_label=aggregate.status.label,
+        created_at=aggregate.created_on,
+        refunded_at=aggregate.refunded_at,
+    )
+
+
+def credit_row(row: Row) -> CreditPublic:
+    """A customer credit."""
+    status = CreditStatus(row["status"])
+    return CreditPublic(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        customer_name=row["customer_name"],
+        invoice_id=row["invoice_id"],
+        invoice_code=row["invoice_code"],
+        amount=format_amount(row["amount_cents"]),
+        origin=row["origin"],
+        status=status,
+        status_label=status.label,
+        created_at=row["created_at"],
+        refunded_at=row["refunded_at"],
     )
 
 

@@ -3,7 +3,8 @@
 Domain errors map to HTTP by family: invalid input 422, not found 404, conflict 409.
 FastAPI's own validation errors become 422 with an ``errors`` list (400 when the
 body is not JSON at all); unknown routes and methods are problems too, and an
-unexpected exception is a 500 that shows nothing of its cause.
+unexpected exception is a 500 that shows nothing of its cause. A request that prefers
+Portuguese (``Accept-Language: pt``) gets title, detail and messages in Portuguese.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import portuguese
 from domain.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -50,8 +52,9 @@ def problem(
     *,
     headers: dict[str, str] | None = None,
     errors: list[dict[str, Any]] | None = None,
+    request: Request | None = None,
 ) -> JSONResponse:
-    """A problem response."""
+    """A problem response; in Portuguese when ``request`` prefers ``pt``."""
     title = HTTPStatus(status).phrase
     content: dict[str, Any] = {
         "type": f"{PROBLEM_TYPES}{title.lower().replace(' ', '-')}",
@@ -61,6 +64,18 @@ def problem(
     }
     if errors is not None:
         content["errors"] = errors
+    if request is not None and portuguese.prefers_portuguese(
+        request.headers.get("accept-language")
+    ):
+        content["title"] = portuguese.title(status, title)
+        content["detail"] = portuguese.detail(status, detail)
+        for item in errors or []:
+            item["msg"] = portuguese.message(
+                item["msg"], item.pop("type", None), item.pop("ctx", None)
+            )
+    for item in errors or []:
+        item.pop("type", None)
+        item.pop("ctx", None)
     return JSONResponse(
         content, status_code=status, media_type=PROBLEM_JSON, headers=headers
     )
@@ -70,40 +85,52 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> list[str | int]:
     return [part if isinstance(part, int) else str(part) for part in loc]
 
 
-def _validation(_request: Request, error: Exception) -> JSONResponse:
+def _validation(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)  # noqa: S101 - registered so
     issues = error.errors()
     if any(issue.get("type") == "json_invalid" for issue in issues):
-        return problem(400, "the request body is not valid JSON")
+        return problem(400, "the request body is not valid JSON", request=request)
     errors = [
-        {"loc": _loc(issue.get("loc", ())), "msg": str(issue.get("msg", ""))}
+        {
+            "loc": _loc(issue.get("loc", ())),
+            "msg": str(issue.get("msg", "")),
+            # For the translation; ``problem`` takes them out of the answer.
+            "type": issue.get("type"),
+            "ctx": issue.get("ctx"),
+        }
         for issue in issues
     ]
-    return problem(422, "the request is invalid", errors=errors)
+    return problem(422, "the request is invalid", errors=errors, request=request)
 
 
-def _domain(_request: Request, error: Exception) -> JSONResponse:
+def _domain(request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, InvalidInputError):
         return problem(
             422,
             str(error),
             errors=[{"loc": ["body", error.field], "msg": error.message}],
+            request=request,
         )
     if isinstance(error, NotFoundError):
-        return problem(404, str(error))
+        return problem(404, str(error), request=request)
     if isinstance(error, ConflictError):
-        return problem(409, str(error))
-    return problem(400, str(error))
+        return problem(409, str(error), request=request)
+    return problem(400, str(error), request=request)
 
 
-def _problem(_request: Request, error: Exception) -> JSONResponse:
+def _problem(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ProblemError)  # noqa: S101 - registered so
+    errors = [dict(item) for item in error.errors] if error.errors else error.errors
     return problem(
-        error.status, error.detail, headers=error.headers, errors=error.errors
+        error.status,
+        error.detail,
+        headers=error.headers,
+        errors=errors,
+        request=request,
     )
 
 
-def _http(_request: Request, error: Exception) -> JSONResponse:
+def _http(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)  # noqa: S101 - registered so
     detail = (
         error.detail
@@ -112,14 +139,21 @@ def _http(_request: Request, error: Exception) -> JSONResponse:
     )
     if error.status_code == 404 and detail == "Not Found":  # noqa: PLR2004
         detail = "no such resource"
-    return problem(error.status_code, detail, headers=dict(error.headers or {}))
+    return problem(
+        error.status_code,
+        detail,
+        headers=dict(error.headers or {}),
+        request=request,
+    )
 
 
 def _unexpected(request: Request, error: Exception) -> JSONResponse:
     log.error(
         "unexpected error on %s %s", request.method, request.url.path, exc_info=error
     )
-    return problem(500, "an unexpected error occurred; it has been logged")
+    return problem(
+        500, "an unexpected error occurred; it has been logged", request=request
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
+from fastapi import Query
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,12 +28,16 @@ from pydantic import (
 from pydantic_core import CoreSchema, core_schema
 
 from domain.contracts import ContractStatus
+from domain.credits import CreditOrigin
 from domain.errors import InvalidInputError
 from domain.invoices import InvoiceStatus, PaymentMethod
 from domain.money import parse_amount
-from domain.vocabulary import BoletoStatus, ReceivableSituation
+from domain.periods import check_date_range
+from domain.text import has_control_characters
+from domain.vocabulary import BoletoStatus, CreditStatus, ReceivableSituation
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DateOrTime = TypeVar("DateOrTime", date, datetime)
 
 
 def _cents(value: object) -> int:
@@ -56,6 +62,34 @@ def _iso_date(value: object) -> date:
         raise ValueError(msg) from None
 
 
+def _in_date_range(value: DateOrTime) -> DateOrTime:
+    try:
+        check_date_range(value, "date")
+    except InvalidInputError as error:
+        raise ValueError(error.message) from None
+    return value
+
+
+def _single_line(value: str) -> str:
+    if has_control_characters(value):
+        msg = "must not contain control characters"
+        raise ValueError(msg)
+    return value
+
+
+def _line_breaks_only(value: str) -> str:
+    if has_control_characters(value, line_breaks=True):
+        msg = "must not contain control characters other than line breaks"
+        raise ValueError(msg)
+    return value
+
+
+Text = Annotated[str, AfterValidator(_single_line)]
+"""Any text of a request: no control character (U+0000..U+001F, U+007F)."""
+MultilineText = Annotated[str, AfterValidator(_line_breaks_only)]
+"""Text that may hold line breaks (LF or CR LF), no other control character."""
+
+
 AmountIn = Annotated[
     int,
     BeforeValidator(_cents),
@@ -73,8 +107,18 @@ AmountIn = Annotated[
 DateIn = Annotated[
     date,
     BeforeValidator(_iso_date),
+    AfterValidator(_in_date_range),
     WithJsonSchema({"type": "string", "format": "date", "examples": ["2026-12-10"]}),
 ]
+TimestampIn = Annotated[datetime, AfterValidator(_in_date_range)]
+"""An ISO 8601 timestamp within the dates the ledger accepts."""
+DateQuery = Annotated[
+    Annotated[date, AfterValidator(_in_date_range)] | None,
+    Query(description="A date as YYYY-MM-DD.", examples=["2026-12-10"]),
+]
+"""A date filter of a list or report."""
+TextQuery = Annotated[Text | None, Query(max_length=200)]
+"""A text filter of a list (``q``, a name): bounded, no control character."""
 Money = Annotated[
     str,
     WithJsonSchema(
@@ -106,6 +150,14 @@ ContractStatusCode = Annotated[str, CodesOf(ContractStatus)]
 ReceivableSituationCode = Annotated[str, CodesOf(ReceivableSituation)]
 BoletoStatusCode = Annotated[str, CodesOf(BoletoStatus)]
 PaymentMethodCode = Annotated[str, CodesOf(PaymentMethod)]
+CreditStatusCode = Annotated[str, CodesOf(CreditStatus)]
+CreditOriginCode = Annotated[str, CodesOf(CreditOrigin)]
+Percent = Annotated[
+    str,
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "examples": ["2.00"]}
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -120,10 +172,10 @@ class Strict(BaseModel):
 class ResellerCreate(Strict):
     """Sign-up of a reseller and its owner login."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    document: Annotated[str, Field(min_length=1, max_length=32)]
-    email: Annotated[str, Field(min_length=3, max_length=254)]
-    password: Annotated[str, Field(min_length=1, max_length=128)]
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    document: Annotated[Text, Field(min_length=1, max_length=32)]
+    email: Annotated[Text, Field(min_length=3, max_length=254)]
+    password: Annotated[Text, Field(min_length=1, max_length=128)]
 
 
 class ResellerPublic(BaseModel):
@@ -147,8 +199,8 @@ class TokenPublic(BaseModel):
 class UserCreate(Strict):
     """A new login for the caller's reseller."""
 
-    email: Annotated[str, Field(min_length=3, max_length=254)]
-    password: Annotated[str, Field(min_length=1, max_length=128)]
+    email: Annotated[Text, Field(min_length=3, max_length=254)]
+    password: Annotated[Text, Field(min_length=1, max_length=128)]
     role: Literal["owner", "operator", "finance", "auditor"]
 
 
@@ -183,22 +235,22 @@ class MePublic(BaseModel):
 class ClientCreate(Strict):
     """A new client of the reseller."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    document: Annotated[str, Field(min_length=1, max_length=32)]
-    email: Annotated[str, Field(min_length=3, max_length=254)]
-    phone: Annotated[str | None, Field(max_length=32)] = None
-    city: Annotated[str | None, Field(max_length=100)] = None
-    state: Annotated[str | None, Field(max_length=2)] = None
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    document: Annotated[Text, Field(min_length=1, max_length=32)]
+    email: Annotated[Text, Field(min_length=3, max_length=254)]
+    phone: Annotated[Text | None, Field(max_length=32)] = None
+    city: Annotated[Text | None, Field(max_length=100)] = None
+    state: Annotated[Text | None, Field(max_length=2)] = None
 
 
 class ClientUpdate(Strict):
     """Contact fields to change; absent fields stay, ``null`` clears optional ones."""
 
-    name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
-    email: Annotated[str | None, Field(min_length=3, max_length=254)] = None
-    phone: Annotated[str | None, Field(max_length=32)] = None
-    city: Annotated[str | None, Field(max_length=100)] = None
-    state: Annotated[str | None, Field(max_length=2)] = None
+    name: Annotated[Text | None, Field(min_length=1, max_length=200)] = None
+    email: Annotated[Text | None, Field(min_length=3, max_length=254)] = None
+    phone: Annotated[Text | None, Field(max_length=32)] = None
+    city: Annotated[Text | None, Field(max_length=100)] = None
+    state: Annotated[Text | None, Field(max_length=2)] = None
 
 
 class ClientPublic(BaseModel):
@@ -256,7 +308,7 @@ class InvoiceCreate(Strict):
     """An invoice to issue."""
 
     client_id: UUID
-    description: Annotated[str, Field(min_length=1, max_length=500)]
+    description: Annotated[MultilineText, Field(min_length=1, max_length=500)]
     amount: AmountIn
     due_date: DateIn
     reference_month: Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])$")]
@@ -267,7 +319,7 @@ class InvoiceCreate(Strict):
 class InvoiceCancel(Strict):
     """Why the invoice is cancelled."""
 
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[Text, Field(min_length=1, max_length=500)]
 
 
 class BoletoPublic(BaseModel):
@@ -285,6 +337,19 @@ class PixPublic(BaseModel):
     emv: str
 
 
+class PaymentPublic(BaseModel):
+    """One payment of an invoice, split into principal, late fees and credit."""
+
+    id: UUID
+    amount: Money
+    principal: Money
+    fees: Money
+    credit: Money
+    method: PaymentMethodCode
+    paid_at: datetime
+    provider_event_id: str
+
+
 class InvoicePublic(BaseModel):
     """An invoice."""
 
@@ -295,6 +360,10 @@ class InvoicePublic(BaseModel):
     description: str
     amount: Money
     amount_paid: Money
+    amount_fees: Money
+    balance: Money
+    fine_percent: Percent
+    interest_monthly_percent: Percent
     issue_date: date
     due_date: date
     reference_month: str
@@ -307,6 +376,7 @@ class InvoicePublic(BaseModel):
     paid_at: datetime | None
     payment_method: PaymentMethodCode | None
     failure_reason: str | None
+    payments: list[PaymentPublic]
     created_at: datetime
     updated_at: datetime
 
@@ -330,6 +400,7 @@ class CustomerPublic(BaseModel):
     email: str | None
     origin: Literal["reseller", "system"]
     open_amount: Money
+    credit_amount: Money
     created_at: datetime
 
 
@@ -351,6 +422,8 @@ class ReceivablePublic(BaseModel):
     description: str
     amount: Money
     amount_paid: Money
+    amount_fees: Money
+    amount_open: Money
     issue_date: date
     due_date: date
     settled_at: datetime | None
@@ -374,6 +447,35 @@ class ReceivablesPublic(BaseModel):
     items: list[ReceivablePublic]
     totals: ReceivableTotals
     next_cursor: str | None
+
+
+class CreditPublic(BaseModel):
+    """A customer credit: money received beyond what was owed."""
+
+    id: UUID
+    customer_id: UUID
+    customer_name: str
+    invoice_id: UUID
+    invoice_code: int
+    amount: Money
+    origin: CreditOriginCode
+    status: CreditStatusCode
+    status_label: str
+    created_at: datetime
+    refunded_at: datetime | None
+
+
+class CreditsPublic(BaseModel):
+    """A page of customer credits, newest first."""
+
+    items: list[CreditPublic]
+    next_cursor: str | None
+
+
+class CreditRefund(Strict):
+    """Why the credit's money was given back."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class BankAccountPublic(BaseModel):

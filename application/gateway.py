@@ -10,7 +10,7 @@ webhook use case (``application.webhooks``) records.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -73,8 +73,6 @@ class PartnerEvent:
     amount_cents: int | None = None
     paid_at: datetime | None = None
     method: str | None = None
-    payload: Any = field(default=None, compare=False)
-    """The body as the partner sent it (JSON), for the webhook log."""
 
 
 class WebhookUnauthenticatedError(Exception):
@@ -94,6 +92,8 @@ class PaymentGateway(Protocol):
     """A payment partner."""
 
     name: str
+    minimum_amount_cents: int
+    """The smallest charge the partner registers: smaller ones are refused at issue."""
 
     def register(self, request: ChargeRequest) -> Charge:
         """Register (or return the already registered) charge for an invoice."""

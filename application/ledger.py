@@ -18,9 +18,10 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID, uuid4
@@ -39,9 +40,10 @@ from psycopg import sql
 
 from application.passwords import Passwords
 from application.transcodings import DateAsISO, FastJSONTranscoder, FastUUIDAsHex
-from domain.base import LedgerAggregate
+from domain.base import LedgerAggregate, derived_id
 from domain.clients import Client, ContactDetails, client_id_for
 from domain.contracts import Contract, ContractStatus, contract_id_for
+from domain.credits import Credit, CreditNotFoundError
 from domain.documents import Document
 from domain.errors import (
     ClientNotFoundError,
@@ -49,6 +51,7 @@ from domain.errors import (
     ContractNotFoundError,
     DuplicateClientError,
     EmailAlreadyInUseError,
+    InvalidInputError,
     InvoiceNotFoundError,
     NoActiveContractError,
     NotFoundError,
@@ -58,11 +61,12 @@ from domain.errors import (
 )
 from domain.invoices import (
     MAX_DESCRIPTION_LENGTH,
+    NO_PERCENT,
     Charge,
     Invoice,
     PaymentMethod,
 )
-from domain.money import check_amount_cents
+from domain.money import check_amount_cents, format_brl
 from domain.notifications import (
     NotificationKind,
     Outcome,
@@ -514,18 +518,28 @@ class Ledger(Application[UUID]):
         reference_month: str,
         reference_year: str,
         issue_date: date | None = None,
+        minimum_amount_cents: int = 1,
+        fine_percent: Decimal | str = NO_PERCENT,
+        interest_monthly_percent: Decimal | str = NO_PERCENT,
     ) -> Recorded[Invoice]:
         """Issue an invoice with the reseller's next code, atomically.
 
         The input is validated before anything is loaded, so a bad request is
-        refused the same way whatever the state. Then the client must have an
-        active contract. The reseller's sequence and the new invoice are saved
-        together; a concurrent issue makes the save conflict and the command
-        runs again with the next code.
+        refused the same way whatever the state; that includes an amount below
+        the partner's ``minimum_amount_cents``, which the partner would refuse.
+        Then the client must have an active contract. The reseller's sequence and
+        the new invoice are saved together; a concurrent issue makes the save
+        conflict and the command runs again with the next code.
         """
         period = ReferencePeriod.parse(reference_month, reference_year)
         check_amount_cents(amount_cents)
-        required_text(description, "description", MAX_DESCRIPTION_LENGTH)
+        if amount_cents < minimum_amount_cents:
+            minimum = format_brl(minimum_amount_cents)
+            msg = f"must be at least the payment partner's minimum, {minimum}"
+            raise InvalidInputError("amount", msg)
+        required_text(
+            description, "description", MAX_DESCRIPTION_LENGTH, line_breaks=True
+        )
         issued_on = issue_date or self.today()
         invoice_id = self.new_id()
 
@@ -553,6 +567,8 @@ class Ledger(Application[UUID]):
                 issue_date=issued_on,
                 due_date=due_date,
                 period=period,
+                fine_percent=fine_percent,
+                interest_monthly_percent=interest_monthly_percent,
             )
             return Recorded(invoice, self._save_all(reseller, invoice))
 
@@ -617,12 +633,40 @@ class Ledger(Application[UUID]):
     def cancel_invoice(
         self, reseller_id: UUID, invoice_id: UUID, reason: str
     ) -> Recorded[Invoice]:
-        """Cancel a processing, awaiting-payment or overdue invoice."""
+        """Cancel an invoice not paid yet, or one the partner refused (failed)."""
 
         def command() -> Recorded[Invoice]:
             invoice = self.get_invoice(reseller_id, invoice_id)
             invoice.cancel(reason, self.clock())
             return Recorded(invoice, self._save_all(invoice))
+
+        return self._retrying(command)
+
+    def retry_invoice(self, reseller_id: UUID, invoice_id: UUID) -> Recorded[Invoice]:
+        """Register a failed invoice again: processing until the partner answers."""
+
+        def command() -> Recorded[Invoice]:
+            invoice = self.get_invoice(reseller_id, invoice_id)
+            invoice.retry_registration(self.clock())
+            return Recorded(invoice, self._save_all(invoice))
+
+        return self._retrying(command)
+
+    # -- customer credits ----------------------------------------------------------
+
+    def get_credit(self, reseller_id: UUID, credit_id: UUID) -> Credit:
+        """The tenant's credit, or ``CreditNotFoundError``."""
+        return self._load_in_tenant(Credit, reseller_id, credit_id, CreditNotFoundError)
+
+    def refund_credit(
+        self, reseller_id: UUID, credit_id: UUID, reason: str
+    ) -> Recorded[Credit]:
+        """Record that the reseller gave an available credit back to its customer."""
+
+        def command() -> Recorded[Credit]:
+            credit = self.get_credit(reseller_id, credit_id)
+            credit.refund(reason, self.clock())
+            return Recorded(credit, self._save_all(credit))
 
         return self._retrying(command)
 
@@ -634,14 +678,15 @@ class Ledger(Application[UUID]):
         provider_event_id: str,
         invoice_id: UUID,
         kind: NotificationKind,
-        apply: Callable[[Invoice], None],
+        apply: Callable[[Invoice], Sequence[LedgerAggregate] | None],
     ) -> NotificationRecorded:
         """Apply a partner event to its invoice exactly once, atomically.
 
         The notification record and the invoice's new event are saved together, so
         a duplicate delivery, concurrent or not, conflicts instead of applying twice
         and is then answered as a duplicate. An event that does not fit the
-        invoice's state is recorded as ignored and changes nothing else.
+        invoice's state is recorded as ignored and changes nothing else. ``apply``
+        may return more aggregates it created (a payment's credit), saved with them.
         """
         notification_id = notification_id_for(provider, provider_event_id)
 
@@ -649,8 +694,9 @@ class Ledger(Application[UUID]):
             invoice = self.find_invoice(invoice_id)
             if notification_id in self.repository:
                 return NotificationRecorded(NotificationResult.DUPLICATE, invoice, None)
+            created: Sequence[LedgerAggregate] = ()
             try:
-                apply(invoice)
+                created = apply(invoice) or ()
             except ConflictError as refusal:
                 outcome, detail = Outcome.IGNORED, str(refusal)
             else:
@@ -664,7 +710,7 @@ class Ledger(Application[UUID]):
                 outcome=outcome,
                 detail=detail,
             )
-            position = self._save_all(invoice, notification)
+            position = self._save_all(invoice, *created, notification)
             return NotificationRecorded(NotificationResult(outcome), invoice, position)
 
         return self._retrying(command)
@@ -679,15 +725,45 @@ class Ledger(Application[UUID]):
         paid_at: datetime,
         method: str,
     ) -> NotificationRecorded:
-        """The partner says the client paid: record it once per partner event."""
+        """The partner says the client paid: record it once per partner event.
+
+        Every payment is recorded, whatever the invoice's state; what it paid
+        beyond the principal and the late fees allowed becomes a customer credit,
+        saved in the same transaction (its id derives from the payment's).
+        """
         check_amount_cents(amount_cents)
         parsed_method = PaymentMethod.parse(method)
+        payment_id = derived_id(
+            "invoice-payment", notification_id_for(provider, provider_event_id)
+        )
+
+        def pay(invoice: Invoice) -> list[LedgerAggregate]:
+            payment = invoice.pay(
+                amount_cents,
+                paid_at,
+                parsed_method,
+                payment_id=payment_id,
+                provider_event_id=provider_event_id,
+            )
+            if payment.credit_origin is None:
+                return []
+            credit = Credit.create(
+                reseller_id=invoice.reseller_id,
+                customer_id=invoice.client_id,
+                invoice_id=invoice.id,
+                invoice_code=invoice.code,
+                payment_id=payment.id,
+                amount_cents=payment.credit_cents,
+                origin=payment.credit_origin,
+            )
+            return [credit]
+
         return self._process_notification(
             provider,
             provider_event_id,
             invoice_id,
             NotificationKind.PAYMENT_RECEIVED,
-            lambda invoice: invoice.pay(amount_cents, paid_at, parsed_method),
+            pay,
         )
 
     def record_refund(

@@ -9,11 +9,22 @@ from email.message import EmailMessage
 from typing import Protocol
 
 
+class MailRefusedError(Exception):
+    """The message was refused for good (an SMTP 5xx): sending again cannot help."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class MailSender(Protocol):
     """Sends one message."""
 
     def send(self, message: EmailMessage) -> None:
-        """Send ``message`` or raise."""
+        """Send ``message``; raise ``MailRefusedError`` if refused for good.
+
+        Any other error is transient: the message may be sent again later.
+        """
         ...
 
 

@@ -6,9 +6,11 @@ the event after the last one tracked, repeats nothing harmful.
 
 * ``ChargeRegistration``: on ``Invoice.Issued``, register the charge with the partner
   (the invoice id is the idempotency key) and record ``Registered`` or
-  ``RegistrationFailed``; an invoice due before today is then marked overdue. On
+  ``RegistrationFailed`` (also when the charge cannot be encoded: a refusal, not a
+  retry); an invoice due before today is then marked overdue. On
   ``Invoice.Cancelled``, cancel the partner's charge.
-* ``InvoiceMailer``: on ``Invoice.Registered``, e-mail the client the invoice.
+* ``InvoiceMailer``: on ``Invoice.Registered``, e-mail the client the invoice; a
+  message refused for good is recorded and skipped.
 * ``overdue_sweep``: mark overdue every invoice still awaiting a payment that was due
   before today.
 """
@@ -19,7 +21,8 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from datetime import date
-from typing import Any
+from email.message import EmailMessage
+from typing import Any, LiteralString
 from uuid import UUID
 
 from psycopg_pool import ConnectionPool
@@ -27,9 +30,9 @@ from psycopg_pool import ConnectionPool
 from application.documents import DocumentRenderer, invoice_document
 from application.gateway import ChargeRefusedError, ChargeRequest, PaymentGateway
 from application.ledger import Ledger
-from application.mail import MailSender, invoice_message
-from domain.errors import InvalidTransitionError
-from domain.invoices import Invoice, InvoiceStatus
+from application.mail import MailRefusedError, MailSender, invoice_message
+from domain.errors import DomainError, InvalidTransitionError
+from domain.invoices import MAX_REASON_LENGTH, Invoice, InvoiceStatus
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +47,11 @@ class ChargeRegistration:
         self.gateway = gateway
 
     def handles(self, event: object) -> bool:
-        """Only issued and cancelled invoices concern this process."""
-        return isinstance(event, Invoice.Issued | Invoice.Cancelled)
+        """Only issued (or retried) and cancelled invoices concern this process."""
+        # A retried invoice is processing again: it is registered as if just issued.
+        return isinstance(
+            event, Invoice.Issued | Invoice.RegistrationRetried | Invoice.Cancelled
+        )
 
     def react(self, event: Any) -> None:  # noqa: ANN401 - a handled event
         """Register or cancel; a partner outage raises and is retried later."""
@@ -73,13 +79,20 @@ class ChargeRegistration:
         try:
             charge = self.gateway.register(request)
         except ChargeRefusedError as refusal:
-            reason = refusal.reason
-            self._record(
-                lambda: self.ledger.record_registration_failure(invoice.id, reason)
-            )
+            self._refused(invoice.id, refusal.reason)
+            return
+        except (DomainError, ValueError) as error:
+            # The charge cannot be encoded (a Pix field with nothing left once
+            # transliterated, say): trying again would fail the same way forever.
+            self._refused(invoice.id, _reason(f"the charge cannot be encoded: {error}"))
             return
         self._record(lambda: self.ledger.record_registration(invoice.id, charge))
         self.ledger.mark_overdue(invoice.id, self.ledger.today())
+
+    def _refused(self, invoice_id: UUID, reason: str) -> None:
+        self._record(
+            lambda: self.ledger.record_registration_failure(invoice_id, reason)
+        )
 
     @staticmethod
     def _record(command: Callable[[], object]) -> None:
@@ -89,14 +102,25 @@ class ChargeRegistration:
             log.info("registration outcome already recorded or overtaken")
 
 
+def _reason(text: str) -> str:
+    """``text`` as a recordable reason: printable, and not too long."""
+    printable = "".join(c if c.isprintable() else " " for c in text)
+    return printable[:MAX_REASON_LENGTH]
+
+
 class InvoiceMailer:
     """E-mails each registered invoice to its client, once: HTML body, PDF attached.
 
     A sent invoice is remembered in ``mail_sent``; a crash between sending and
-    remembering would send that one message again (at least once, never lost).
+    remembering would send that one message again (at least once, never lost). A
+    message refused for good (an SMTP 5xx) is remembered in ``mail_failed`` with the
+    reason and never sent again; the next messages go on. A transient failure is
+    retried with the message already rendered (kept in memory, by invoice).
     """
 
     name = "invoice_mailer"
+    MAX_PENDING = 100
+    """Rendered messages kept for a retry; beyond, the oldest is rendered again."""
 
     def __init__(
         self,
@@ -111,10 +135,16 @@ class InvoiceMailer:
         self.sender = sender
         self.pool = pool
         self.mail_from = mail_from
+        self._pending: dict[UUID, tuple[str, EmailMessage]] = {}
         with pool.connection() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS mail_sent (invoice_id uuid PRIMARY KEY,"
                 " recipient text NOT NULL, sent_at timestamptz NOT NULL DEFAULT now())"
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS mail_failed (invoice_id uuid PRIMARY KEY,"
+                " recipient text NOT NULL, reason text NOT NULL,"
+                " failed_at timestamptz NOT NULL DEFAULT now())"
             )
 
     def handles(self, event: object) -> bool:
@@ -122,14 +152,39 @@ class InvoiceMailer:
         return isinstance(event, Invoice.Registered)
 
     def react(self, event: Any) -> None:  # noqa: ANN401 - a handled event
-        """Send the invoice unless it was sent already; SMTP errors are retried."""
+        """Send the invoice unless done already; transient errors are retried."""
         invoice_id: UUID = event.originator_id
         with self.pool.connection() as conn:
-            sent = conn.execute(
-                "SELECT 1 FROM mail_sent WHERE invoice_id = %s", (invoice_id,)
+            done = conn.execute(
+                "SELECT 1 FROM mail_sent WHERE invoice_id = %s UNION ALL "
+                "SELECT 1 FROM mail_failed WHERE invoice_id = %s",
+                (invoice_id, invoice_id),
             ).fetchone()
-        if sent is not None:
+        if done is not None:
             return
+        recipient, message = self._pending.get(invoice_id) or self._render(invoice_id)
+        try:
+            self.sender.send(message)
+        except MailRefusedError as refusal:
+            self._pending.pop(invoice_id, None)
+            log.warning("mail of invoice %s refused: %s", invoice_id, refusal.reason)
+            self._remember(
+                "INSERT INTO mail_failed (invoice_id, recipient, reason)"
+                " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                (invoice_id, recipient, refusal.reason),
+            )
+            return
+        except Exception:
+            self._keep(invoice_id, recipient, message)
+            raise
+        self._pending.pop(invoice_id, None)
+        self._remember(
+            "INSERT INTO mail_sent (invoice_id, recipient) VALUES (%s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (invoice_id, recipient),
+        )
+
+    def _render(self, invoice_id: UUID) -> tuple[str, EmailMessage]:
         invoice = self.ledger.find_invoice(invoice_id)
         document = invoice_document(self.ledger, invoice)
         message = invoice_message(
@@ -140,13 +195,20 @@ class InvoiceMailer:
             pdf=self.renderer.pdf(document),
             filename=f"fatura-{document.code}.pdf",
         )
-        self.sender.send(message)
+        return document.client_email, message
+
+    def _keep(self, invoice_id: UUID, recipient: str, message: EmailMessage) -> None:
+        self._pending[invoice_id] = (recipient, message)
+        while len(self._pending) > self.MAX_PENDING:
+            del self._pending[next(iter(self._pending))]
+
+    def _remember(self, statement: LiteralString, params: tuple[object, ...]) -> None:
+        # PostgreSQL text refuses NUL, which a hostile address may hold.
+        cleaned = tuple(
+            p.replace("\x00", "\\x00") if isinstance(p, str) else p for p in params
+        )
         with self.pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO mail_sent (invoice_id, recipient) VALUES (%s, %s)"
-                " ON CONFLICT DO NOTHING",
-                (invoice_id, document.client_email),
-            )
+            conn.execute(statement, cleaned)
 
 
 def overdue_sweep(

@@ -9,6 +9,7 @@ its name, with no change here nor in the route.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,21 +23,56 @@ from application.gateway import (
     WebhookMalformedError,
 )
 from application.ledger import Ledger, NotificationRecorded, NotificationResult
+from domain.errors import DomainError
+
+log = logging.getLogger(__name__)
 
 
 class WebhookLog(Protocol):
     """The raw log of partner webhooks, kept as they came."""
 
-    def keep(
+    def keep(  # noqa: PLR0913 - the parts of one delivery
         self,
         provider: str,
-        event_id: str,
-        kind: str,
-        payload: object,
+        headers: Mapping[str, str],
+        body: bytes,
         result: str,
-    ) -> None:
-        """Append one accepted delivery and what it did."""
+        *,
+        event_id: str | None = None,
+        kind: str | None = None,
+    ) -> int:
+        """Append one authenticated delivery, raw; the id of its entry."""
         ...
+
+    def settle(self, entry: int, result: str, error: str | None = None) -> None:
+        """Record what the delivery kept as ``entry`` did."""
+        ...
+
+
+RECEIVED = "received"
+"""An entry's result while its delivery is being applied (or if that was cut off)."""
+MALFORMED = "malformed"
+"""An authentic delivery whose body could not be read."""
+_HEADERS_KEPT = ("content-type", "user-agent", "content-length")
+
+
+def _of_interest(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers worth keeping with a delivery: its type and signature."""
+    return {
+        name.lower(): value
+        for name, value in headers.items()
+        if name.lower() in _HEADERS_KEPT or "signature" in name.lower()
+    }
+
+
+def _refusal(error: Exception) -> str:
+    if isinstance(error, WebhookMalformedError):
+        return MALFORMED
+    if isinstance(error, NoInvoiceForEventError):
+        return "unknown_invoice"
+    if isinstance(error, DomainError):
+        return "refused"
+    return "failed"
 
 
 class UnknownProviderError(LookupError):
@@ -83,20 +119,47 @@ class WebhookReceiver:
     def receive(
         self, provider: str, headers: Mapping[str, str], body: bytes
     ) -> WebhookReceipt:
-        """Authenticate, translate and record one delivery; log it if accepted."""
+        """Authenticate, keep raw, then apply one delivery, and log what it did.
+
+        An authentic delivery is kept before anything is applied, so the log has
+        it whatever happens next; one that cannot be read is kept as malformed.
+        """
         gateway = self.gateways.get(provider)
         if gateway is None:
             raise UnknownProviderError(provider)
-        event = gateway.read_webhook(headers, body, self.wall_clock())
-        if event.kind is PartnerEventKind.OTHER:
-            receipt = WebhookReceipt(NotificationResult.IGNORED, None)
-        else:
-            recorded = self._record(provider, event, self._invoice_of(gateway, event))
-            receipt = WebhookReceipt(recorded.result, recorded.position)
-        self.log.keep(
-            provider, event.event_id, event.type, event.payload, receipt.result.value
+        kept = _of_interest(headers)
+        try:
+            event = gateway.read_webhook(headers, body, self.wall_clock())
+        except WebhookMalformedError:
+            self.log.keep(provider, kept, body, MALFORMED)
+            raise
+        entry = self.log.keep(
+            provider, kept, body, RECEIVED, event_id=event.event_id, kind=event.type
         )
+        try:
+            receipt = self._apply(gateway, provider, event)
+        except Exception as error:
+            # Nothing was recorded: the refusal (or the failure) is answered as such.
+            self._settle(entry, _refusal(error), str(error))
+            raise
+        self._settle(entry, receipt.result.value)
         return receipt
+
+    def _apply(
+        self, gateway: PaymentGateway, provider: str, event: PartnerEvent
+    ) -> WebhookReceipt:
+        if event.kind is PartnerEventKind.OTHER:
+            return WebhookReceipt(NotificationResult.IGNORED, None)
+        recorded = self._record(provider, event, self._invoice_of(gateway, event))
+        return WebhookReceipt(recorded.result, recorded.position)
+
+    def _settle(self, entry: int, result: str, error: str | None = None) -> None:
+        # The ledger has already decided: a failure to note the result must not
+        # turn the answer into a 5xx, which the partner would retry forever.
+        try:
+            self.log.settle(entry, result, error)
+        except Exception:
+            log.exception("webhook log entry %s not settled as %s", entry, result)
 
     @staticmethod
     def _invoice_of(gateway: PaymentGateway, event: PartnerEvent) -> UUID:

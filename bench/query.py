@@ -39,7 +39,8 @@ def fill(url: str, invoices: int) -> object:
             with cursor.copy(
                 "COPY view_erp_receivables.receivables (id, reseller_id, invoice_id,"
                 " invoice_code, customer_id, description, amount_cents,"
-                " amount_paid_cents, issue_date, due_date, situation) FROM STDIN"
+                " amount_paid_cents, principal_paid_cents, amount_fees_cents,"
+                " issue_date, due_date, situation) FROM STDIN"
             ) as copy:
                 start = date(2024, 1, 1)
                 for code in range(1, invoices + 1):
@@ -57,6 +58,8 @@ def fill(url: str, invoices: int) -> object:
                             "Mensalidade",
                             amount,
                             amount if situation == "settled" else 0,
+                            amount if situation == "settled" else 0,
+                            0,
                             due - timedelta(days=10),
                             due,
                             situation,

@@ -18,6 +18,7 @@ from eventsourcing.domain import AggregateCreated, event
 
 from domain.base import LedgerAggregate, derived_id
 from domain.errors import InvalidInputError
+from domain.text import has_control_characters
 
 MAX_PROVIDER_EVENT_ID_LENGTH = 255
 
@@ -39,8 +40,12 @@ class Outcome(StrEnum):
 
 def notification_id_for(provider: str, provider_event_id: str) -> UUID:
     """The id under which a provider's event is recorded."""
-    if not provider_event_id or len(provider_event_id) > MAX_PROVIDER_EVENT_ID_LENGTH:
-        raise InvalidInputError("id", "must have 1 to 255 characters")
+    if (
+        not provider_event_id
+        or len(provider_event_id) > MAX_PROVIDER_EVENT_ID_LENGTH
+        or has_control_characters(provider_event_id)
+    ):
+        raise InvalidInputError("id", "must have 1 to 255 characters, no controls")
     return derived_id("provider-notification", provider, provider_event_id)
 
 

@@ -4,7 +4,8 @@ An invoice has one status (``domain.invoices.InvoiceStatus``); the ERP shows the
 same facts twice more, in words of its own: the situation of the receivable
 (lançamento) and the status of the boleto in bank control. Each vocabulary is one
 enum holding the API's codes and their Portuguese labels; the views write the codes,
-the schemas and filters list them, the presenters show the labels.
+the schemas and filters list them, the presenters show the labels. A customer
+credit (money received beyond what was owed) has a status of its own here too.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from enum import StrEnum
 
 
 class ReceivableSituation(StrEnum):
-    """A receivable's situation: open until its invoice is paid, cancelled, refunded."""
+    """A receivable's situation: open until its invoice is paid, cancelled, refunded.
+
+    A partly paid invoice is still open; one the partner refused to register is
+    ``failed``: not owed through the partner, so out of the open books.
+    """
 
     OPEN = "open"
     SETTLED = "settled"
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
+    FAILED = "failed"
 
     @property
     def label(self) -> str:
@@ -31,6 +37,7 @@ _SITUATION_LABELS = {
     ReceivableSituation.SETTLED: "Pago/Liquidado",
     ReceivableSituation.CANCELLED: "Cancelado",
     ReceivableSituation.REFUNDED: "Estornado",
+    ReceivableSituation.FAILED: "Falha no Registro",
 }
 
 
@@ -53,4 +60,22 @@ _BOLETO_LABELS = {
     BoletoStatus.OVERDUE: "Vencido",
     BoletoStatus.PAID: "Pago",
     BoletoStatus.CANCELLED: "Cancelado",
+}
+
+
+class CreditStatus(StrEnum):
+    """A customer credit: available until the reseller gives the money back."""
+
+    AVAILABLE = "available"
+    REFUNDED = "refunded"
+
+    @property
+    def label(self) -> str:
+        """The Portuguese label shown to people."""
+        return _CREDIT_LABELS[self]
+
+
+_CREDIT_LABELS = {
+    CreditStatus.AVAILABLE: "Disponível",
+    CreditStatus.REFUNDED: "Devolvido",
 }

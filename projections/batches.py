@@ -2,21 +2,29 @@
 
 The live runner, rebuild and verify all write views this way. Each target's position
 is read and row-locked inside the transaction, so the events a view already has are
-skipped and two writers can never both apply the same event.
+skipped and two writers can never both apply the same event. An event that keeps
+failing is set aside (see ``projections.set_aside``); the batch goes on without it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
-from projections import tracking
+from projections import set_aside, tracking
 from projections.reader import Batch
+from projections.set_aside import SetAsideEvent
 from projections.store import Row, Rows
 from projections.view import View
+
+log = logging.getLogger(__name__)
+
+SetAsideHook = Callable[[psycopg.Cursor[Any], SetAsideEvent], None]
+"""What to do with an event set aside: record it (live), collect it (rebuild)..."""
 
 
 @dataclass
@@ -35,15 +43,39 @@ class Target:
 
 
 def apply_batch(
-    conn: psycopg.Connection[Any], targets: Sequence[Target], batch: Batch
+    conn: psycopg.Connection[Any],
+    targets: Sequence[Target],
+    batch: Batch,
+    on_set_aside: SetAsideHook = set_aside.record,
 ) -> int:
     """Apply ``batch`` to every target in one transaction; return rows written.
 
     Each target's tracking moves to the end of the batch even when no event of the
-    batch concerns it, and the new position is announced on commit.
+    batch concerns it, and the new position is announced on commit. When the batch
+    fails because of an event (see ``set_aside.is_poison``), it is applied again,
+    each target in a savepoint, and a target that fails on it one event at a time:
+    only the events that keep failing are set aside (handed to ``on_set_aside`` in
+    the same transaction), every other one is applied.
     """
     if not batch:
         return 0
+    try:
+        return _apply_batch(conn, targets, batch, None)
+    except Exception as error:
+        if not set_aside.is_poison(error):
+            raise
+        for target in targets:
+            target.cache.clear()  # it may hold rows of the rolled-back batch
+        return _apply_batch(conn, targets, batch, on_set_aside)
+
+
+def _apply_batch(
+    conn: psycopg.Connection[Any],
+    targets: Sequence[Target],
+    batch: Batch,
+    on_set_aside: SetAsideHook | None,
+) -> int:
+    """One transaction: together, or (with ``on_set_aside``) event by event."""
     last = batch[-1][0]
     written = 0
     with conn.transaction(), conn.cursor() as cursor:
@@ -56,13 +88,16 @@ def apply_batch(
             if not todo:
                 continue
             advanced.append(target.schema)
-            written += _apply(cursor, target, todo)
+            if on_set_aside is None:
+                written += apply_events(cursor, target, todo)
+            else:
+                written += _apply_or_split(conn, cursor, target, todo, on_set_aside)
         tracking.record_position(cursor, advanced, last)
         tracking.announce(cursor, last)
     return written
 
 
-def _apply(cursor: psycopg.Cursor[Any], target: Target, todo: Batch) -> int:
+def apply_events(cursor: psycopg.Cursor[Any], target: Target, todo: Batch) -> int:
     """Apply ``todo`` to one target's rows; return the rows written."""
     rows = (
         Rows(target.schema, cursor, target.cache, target.written)
@@ -73,3 +108,63 @@ def _apply(cursor: psycopg.Cursor[Any], target: Target, todo: Batch) -> int:
     for p, e in todo:
         target.view.apply(rows, e, p)
     return rows.flush(target.view.tables)
+
+
+def _apply_or_split(
+    conn: psycopg.Connection[Any],
+    cursor: psycopg.Cursor[Any],
+    target: Target,
+    todo: Batch,
+    on_set_aside: SetAsideHook,
+) -> int:
+    """Apply ``todo`` together if the target can, else event by event.
+
+    Only the views that fail on the batch pay for applying it one event at a time.
+    """
+    if len(todo) > 1:
+        try:
+            with conn.transaction():
+                return apply_events(cursor, target, todo)
+        except Exception as error:
+            target.cache.clear()
+            if not set_aside.is_poison(error):
+                raise
+    return _apply_each(conn, cursor, target, todo, on_set_aside)
+
+
+def _apply_each(
+    conn: psycopg.Connection[Any],
+    cursor: psycopg.Cursor[Any],
+    target: Target,
+    todo: Batch,
+    on_set_aside: SetAsideHook,
+) -> int:
+    """Apply each event in a savepoint, tried a few times, else set aside.
+
+    The failed batch was the event's first attempt; it is tried alone thereafter.
+    """
+    written = 0
+    for position, event in todo:
+        for attempt in range(2, set_aside.VIEW_ATTEMPTS + 1):
+            try:
+                with conn.transaction():
+                    written += apply_events(cursor, target, [(position, event)])
+                break
+            except Exception as error:
+                # Keys noted as written by the failed attempt are harmless (they
+                # are looked up); rows cached by it are not.
+                target.cache.clear()
+                if not set_aside.is_poison(error):
+                    raise
+                if attempt == set_aside.VIEW_ATTEMPTS:
+                    found = set_aside.of_event(
+                        target.view.name, position, event, error, attempt
+                    )
+                    log.warning(
+                        "view %s cannot apply the event at %s: %s",
+                        found.follower,
+                        position,
+                        found.error,
+                    )
+                    on_set_aside(cursor, found)
+    return written

@@ -1,7 +1,9 @@
 """ERP bank control (controle bancário): bank accounts and the boletos in them.
 
 A boleto exists once the partner has registered the invoice; until then the view
-keeps the invoice's facts in a row without status, which queries do not show.
+keeps the invoice's facts in a row without status, which queries do not show. A
+boleto is paid once its invoice's whole amount is; a partial payment leaves it as
+it was.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ BOLETOS = Table(
         "digitable_line": "text",
         "barcode": "text",
         "amount_cents": "bigint",
+        "principal_paid_cents": "bigint",
         "due_date": "date",
         "status": "text",
         "paid_at": "timestamptz",
@@ -101,6 +104,7 @@ class ErpBoletos(KeepsClientNames, View):
                 "account_id": main_bank_account_id(event.reseller_id),
                 "customer_id": event.client_id,
                 "amount_cents": event.amount_cents,
+                "principal_paid_cents": 0,
                 "due_date": event.due_date,
                 "status": None,
             },
@@ -135,6 +139,23 @@ class ErpBoletos(KeepsClientNames, View):
         self._set_status(
             rows, event.originator_id, status=BoletoStatus.PAID, paid_at=event.paid_at
         )
+
+    @on(Invoice.PaymentReceived, load=_LOAD)
+    def _payment(
+        self, rows: Rows, event: Invoice.PaymentReceived, _position: int
+    ) -> None:
+        boleto = rows.get(BOLETOS, event.originator_id)
+        if boleto is None or not event.principal_cents:
+            return
+        principal = boleto["principal_paid_cents"] + event.principal_cents
+        rows.update(BOLETOS, event.originator_id, principal_paid_cents=principal)
+        if principal == boleto["amount_cents"]:
+            self._set_status(
+                rows,
+                event.originator_id,
+                status=BoletoStatus.PAID,
+                paid_at=event.paid_at,
+            )
 
     @on(Invoice.Cancelled, load=_LOAD)
     def _cancelled(self, rows: Rows, event: Invoice.Cancelled, _position: int) -> None:

@@ -1,10 +1,13 @@
 """ERP receivables (contas a receber): one item per invoice, and the aging report.
 
-Situation follows the invoice: ``open`` until it is paid (``settled``), cancelled
-(``cancelled``) or refunded (``refunded``). ``closed_on`` is the São Paulo date the
-item first stopped being open, which the aging report needs to see the ledger as it
-was on any date. Whether an open item is overdue depends on today's date, so it is
-computed when queried, never stored.
+Situation follows the invoice's status: ``open`` until it is paid (``settled``),
+cancelled (``cancelled``) or refunded (``refunded``), partly paid ones included; an
+invoice the partner refused is ``failed``, out of the open books until it is retried.
+What is open of an item is its amount less the principal paid. ``closed_on`` is the
+São Paulo date the item first stopped being open, and ``receipts`` the principal
+each payment paid and on which date, which the aging report needs to see the ledger
+as it was on any date. Whether an open item is overdue depends on today's date, so
+it is computed when queried, never stored.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from uuid import UUID
 from psycopg import sql
 
 from domain.base import derived_id
-from domain.invoices import Invoice
+from domain.invoices import Invoice, InvoiceStatus, status_after_payment
 from domain.vocabulary import ReceivableSituation
 from projections.common import CLIENT_NAMES, KeepsClientNames, sao_paulo_date
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
@@ -34,6 +37,8 @@ RECEIVABLES = Table(
         "description": "text",
         "amount_cents": "bigint",
         "amount_paid_cents": "bigint",
+        "principal_paid_cents": "bigint",
+        "amount_fees_cents": "bigint",
         "issue_date": "date",
         "due_date": "date",
         "settled_at": "timestamptz",
@@ -47,6 +52,32 @@ RECEIVABLES = Table(
         ("reseller_id", "customer_id"),
     ),
 )
+
+RECEIPTS = Table(
+    "receipts",
+    {
+        "id": "uuid",
+        "invoice_id": "uuid",
+        "paid_on": "date",
+        "principal_cents": "bigint",
+    },
+    indexes=(("invoice_id", "paid_on"),),
+)
+"""The principal each payment paid towards an item, and its São Paulo date."""
+
+_S = InvoiceStatus
+_SITUATION_OF = {
+    _S.PROCESSING: ReceivableSituation.OPEN,
+    _S.AWAITING_PAYMENT: ReceivableSituation.OPEN,
+    _S.OVERDUE: ReceivableSituation.OPEN,
+    _S.PARTIALLY_PAID: ReceivableSituation.OPEN,
+    _S.PAID: ReceivableSituation.SETTLED,
+    _S.CANCELLED: ReceivableSituation.CANCELLED,
+    _S.FAILED: ReceivableSituation.FAILED,
+    _S.REFUNDED: ReceivableSituation.REFUNDED,
+}
+_STATUS_OF = {situation: status for status, situation in _SITUATION_OF.items()}
+"""An invoice status standing for each situation, to tell what a payment does."""
 
 
 def receivable_id(invoice_id: UUID) -> UUID:
@@ -69,8 +100,8 @@ _OVERDUE = sql.SQL("(r.situation = {} AND r.due_date < %s)").format(_OPEN)
 """Whether an item is overdue on the date given as parameter."""
 _SELECT = (
     "SELECT r.*, n.name AS customer_name, "
-    "CASE WHEN r.situation = {open} THEN r.amount_cents ELSE 0 END"
-    " AS amount_open_cents, {overdue} AS overdue "
+    "CASE WHEN r.situation = {open} THEN r.amount_cents - r.principal_paid_cents"
+    " ELSE 0 END AS amount_open_cents, {overdue} AS overdue "
     "FROM {schema}.receivables r JOIN {schema}.client_names n ON n.id = r.customer_id "
 )
 
@@ -87,7 +118,7 @@ class ErpReceivables(KeepsClientNames, View):
     """One receivable per invoice."""
 
     name = "erp_receivables"
-    tables: ClassVar = (RECEIVABLES, CLIENT_NAMES)
+    tables: ClassVar = (RECEIVABLES, RECEIPTS, CLIENT_NAMES)
 
     @on(Invoice.Issued)
     def _issued(self, rows: Rows, event: Invoice.Issued, _position: int) -> None:
@@ -102,35 +133,111 @@ class ErpReceivables(KeepsClientNames, View):
                 "description": event.description,
                 "amount_cents": event.amount_cents,
                 "amount_paid_cents": 0,
+                "principal_paid_cents": 0,
+                "amount_fees_cents": 0,
                 "issue_date": event.issue_date,
                 "due_date": event.due_date,
                 "situation": ReceivableSituation.OPEN,
             },
         )
 
-    @on(Invoice.Paid, load=_LOAD)
-    def _paid(self, rows: Rows, event: Invoice.Paid, _position: int) -> None:
-        item = rows.get(RECEIVABLES, event.originator_id)
+    def _close(
+        self, rows: Rows, invoice_id: UUID, situation: str, day: date, **changes: object
+    ) -> None:
+        """Leave ``situation``; ``closed_on`` keeps the first ``day`` it closed."""
+        item = rows.get(RECEIVABLES, invoice_id)
         if item is not None:
             rows.update(
                 RECEIVABLES,
+                invoice_id,
+                situation=situation,
+                closed_on=item["closed_on"] or day,
+                **changes,
+            )
+
+    @on(Invoice.RegistrationFailed, load=_LOAD)
+    def _failed(
+        self, rows: Rows, event: Invoice.RegistrationFailed, _position: int
+    ) -> None:
+        self._close(
+            rows,
+            event.originator_id,
+            ReceivableSituation.FAILED,
+            sao_paulo_date(event.timestamp),
+        )
+
+    @on(Invoice.RegistrationRetried, load=_LOAD)
+    def _retried(
+        self, rows: Rows, event: Invoice.RegistrationRetried, _position: int
+    ) -> None:
+        rows.update(
+            RECEIVABLES,
+            event.originator_id,
+            situation=ReceivableSituation.OPEN,
+            closed_on=None,
+        )
+
+    @on(Invoice.PaymentReceived, load=_LOAD)
+    def _payment(
+        self, rows: Rows, event: Invoice.PaymentReceived, _position: int
+    ) -> None:
+        item = rows.get(RECEIVABLES, event.originator_id)
+        if item is None:
+            return
+        paid_on = sao_paulo_date(event.paid_at)
+        principal = item["principal_paid_cents"] + event.principal_cents
+        status = status_after_payment(
+            _STATUS_OF[ReceivableSituation(item["situation"])],
+            principal,
+            item["amount_cents"],
+        )
+        situation = _SITUATION_OF[status]
+        changes: dict[str, object] = {
+            "principal_paid_cents": principal,
+            "amount_fees_cents": item["amount_fees_cents"] + event.fees_cents,
+            "amount_paid_cents": item["amount_paid_cents"]
+            + event.principal_cents
+            + event.fees_cents,
+        }
+        if event.principal_cents:
+            rows.put(
+                RECEIPTS,
+                {
+                    "id": event.payment_id,
+                    "invoice_id": event.originator_id,
+                    "paid_on": paid_on,
+                    "principal_cents": event.principal_cents,
+                },
+            )
+        if situation != item["situation"]:
+            changes["settled_at"] = event.paid_at
+            self._close(rows, event.originator_id, situation, paid_on, **changes)
+        else:
+            rows.update(RECEIVABLES, event.originator_id, **changes)
+
+    @on(Invoice.Paid, load=_LOAD)
+    def _paid(self, rows: Rows, event: Invoice.Paid, _position: int) -> None:
+        # Version 0.1's payment settled the invoice whatever the amount.
+        item = rows.get(RECEIVABLES, event.originator_id)
+        if item is not None:
+            self._close(
+                rows,
                 event.originator_id,
-                situation=ReceivableSituation.SETTLED,
+                ReceivableSituation.SETTLED,
+                sao_paulo_date(event.paid_at),
                 amount_paid_cents=event.amount_cents,
+                principal_paid_cents=item["amount_cents"],
                 settled_at=event.paid_at,
-                closed_on=item["closed_on"] or sao_paulo_date(event.paid_at),
             )
 
     @on(Invoice.Cancelled, load=_LOAD)
     def _cancelled(self, rows: Rows, event: Invoice.Cancelled, _position: int) -> None:
-        item = rows.get(RECEIVABLES, event.originator_id)
-        if item is not None:
-            rows.update(
-                RECEIVABLES,
-                event.originator_id,
-                situation=ReceivableSituation.CANCELLED,
-                closed_on=item["closed_on"] or sao_paulo_date(event.cancelled_at),
-            )
+        self._close(
+            rows,
+            event.originator_id,
+            ReceivableSituation.CANCELLED,
+            sao_paulo_date(event.cancelled_at),
+        )
 
     @on(Invoice.Refunded, load=_LOAD)
     def _refunded(self, rows: Rows, event: Invoice.Refunded, _position: int) -> None:
@@ -190,8 +297,8 @@ class ErpReceivables(KeepsClientNames, View):
             "SELECT count(*) AS count,"
             " coalesce(sum(r.amount_cents), 0)::bigint AS amount,"
             " coalesce(sum(r.amount_paid_cents), 0)::bigint AS amount_paid,"
-            " coalesce(sum(r.amount_cents) FILTER (WHERE r.situation = {3}), 0)"
-            "::bigint AS amount_open "
+            " coalesce(sum(r.amount_cents - r.principal_paid_cents)"
+            " FILTER (WHERE r.situation = {3}), 0)::bigint AS amount_open "
             "FROM {0}.receivables r {2}WHERE {1}"
         ).format(
             schema,
@@ -222,22 +329,26 @@ class ErpReceivables(KeepsClientNames, View):
         """Open amounts per customer by days past due on ``as_of``, by name.
 
         An item counts when it was issued on or before ``as_of`` and had not been
-        settled, cancelled or refunded by then.
+        settled, cancelled, refunded or refused by the partner by then; what was
+        open of it is its amount less the principal paid by then.
         """
         buckets = sql.SQL(", ").join(
-            sql.SQL(
-                "coalesce(sum(r.amount_cents) FILTER (WHERE {}), 0)::bigint AS {}"
-            ).format(sql.SQL(condition), sql.Identifier(bucket))
+            sql.SQL("coalesce(sum(o.open) FILTER (WHERE {}), 0)::bigint AS {}").format(
+                sql.SQL(condition), sql.Identifier(bucket)
+            )
             for bucket, condition in AGING_BUCKETS
         )
         statement = sql.SQL(
             "SELECT r.customer_id, n.name AS customer_name, {1},"
-            " sum(r.amount_cents)::bigint AS total "
+            " sum(o.open)::bigint AS total "
             "FROM {0}.receivables r"
             " JOIN {0}.client_names n ON n.id = r.customer_id,"
-            " LATERAL (SELECT %s::date - r.due_date AS d) AS days "
+            " LATERAL (SELECT %s::date - r.due_date AS d) AS days,"
+            " LATERAL (SELECT r.amount_cents - coalesce(sum(p.principal_cents), 0)"
+            " AS open FROM {0}.receipts p"
+            " WHERE p.invoice_id = r.invoice_id AND p.paid_on <= %s) AS o "
             "WHERE r.reseller_id = %s AND r.issue_date <= %s"
             " AND (r.closed_on IS NULL OR r.closed_on > %s) "
             "GROUP BY r.customer_id, n.name ORDER BY n.name, r.customer_id"
         ).format(sql.Identifier(self.schema), buckets)
-        return self.fetch_all(statement, (as_of, reseller_id, as_of, as_of))
+        return self.fetch_all(statement, (as_of, as_of, reseller_id, as_of, as_of))

@@ -30,10 +30,11 @@ from typing import Any, Protocol
 import psycopg
 from psycopg import sql
 
-from projections import tracking
+from projections import set_aside, tracking
 from projections.batches import Target, apply_batch
 from projections.read_models import VIEWS
 from projections.reader import BATCH_SIZE, EVENTS_CHANNEL, EventReader
+from projections.set_aside import RetryResult, event_at
 from projections.view import View
 from projections.watcher import read_positions
 
@@ -52,9 +53,10 @@ def view_lock_key(view: type[View]) -> tuple[int, int]:
 
 
 def create_views(conn: psycopg.Connection[Any], views: Iterable[type[View]]) -> None:
-    """Create every view's schema and tables, serialised across processes."""
+    """Create the set-aside table and every view's schema and tables (serialised)."""
     with conn.transaction(), conn.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", DDL_LOCK)
+        set_aside.create(cursor)
         for view in views:
             view.create(cursor)
 
@@ -289,6 +291,8 @@ class ProcessFollower(Follower):
     The position is tracked in the process's own schema and moves past an event
     only after ``react`` returned. A failure ends the session: the supervisor waits
     (backing off exponentially while the same event keeps failing) and retries it.
+    After ``max_attempts`` failures in a row the event is set aside (see
+    ``projections.set_aside``) and the process goes on with the next one.
     """
 
     def __init__(
@@ -298,17 +302,22 @@ class ProcessFollower(Follower):
         reactor: Reactor,
         *,
         pacing: Pacing = DEFAULT_PACING,
+        max_attempts: int = set_aside.PROCESS_ATTEMPTS,
     ) -> None:
         super().__init__(reader, conninfo, pacing=pacing)
         self.reactor = reactor
         self.label = f"process-{reactor.name}"
         self.schema = f"process_{reactor.name}"
+        self.max_attempts = max_attempts
+        self._attempts: dict[int, int] = {}
+        """Failures in a row of the event at each position (at most one, in fact)."""
 
     def prepare(self, conn: psycopg.Connection[Any]) -> None:
         """Create the process's tracking table."""
         with conn.transaction(), conn.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", DDL_LOCK)
             tracking.create_tracking(cursor, self.schema)
+            set_aside.create(cursor)
 
     def acquire(self, conn: psycopg.Connection[Any]) -> None:
         """One instance of a process runs at a time, across processes."""
@@ -329,13 +338,66 @@ class ProcessFollower(Follower):
                 if self.stopping:
                     return
                 if self.reactor.handles(event):
-                    self.reactor.react(event)
-                    self._track(conn, position)
+                    self._react(conn, position, event)
                 after = position
             self._track(conn, after)
 
-    def _track(self, conn: psycopg.Connection[Any], position: int) -> None:
+    def _react(self, conn: psycopg.Connection[Any], position: int, event: Any) -> None:  # noqa: ANN401 - any handled event
+        """React and track; a failure is retried, or set aside after a few."""
+        try:
+            self.reactor.react(event)
+        except Exception as error:
+            attempts = self._attempts.get(position, 0) + 1
+            if attempts < self.max_attempts:
+                self._attempts = {position: attempts}
+                raise
+            self._attempts.clear()
+            found = set_aside.of_event(
+                self.reactor.name, position, event, error, attempts
+            )
+            log.warning(
+                "%s sets aside the event at %s: %s", self.label, position, found.error
+            )
+            self._track(conn, position, found)
+            return
+        self._attempts.clear()
+        self._track(conn, position)
+
+    def _track(
+        self,
+        conn: psycopg.Connection[Any],
+        position: int,
+        found: set_aside.SetAsideEvent | None = None,
+    ) -> None:
         with conn.transaction(), conn.cursor() as cursor:
             if tracking.position_of(cursor, self.schema, lock=True) < position:
                 tracking.record_position(cursor, [self.schema], position)
+                if found is not None:
+                    set_aside.record(cursor, found)
         self.advanced({self.reactor.name: position})
+
+
+def retry_process(reader: EventReader, conninfo: str, reactor: Reactor) -> RetryResult:
+    """React again to each event ``reactor`` set aside; forget those that now pass."""
+    result = RetryResult()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for item in set_aside.listed(conn):
+            if item.follower != reactor.name:
+                continue
+            event = event_at(reader, item.position)
+            try:
+                reactor.react(event)
+            except Exception as error:  # noqa: BLE001 - kept and reported
+                with conn.transaction(), conn.cursor() as cursor:
+                    set_aside.record(
+                        cursor,
+                        set_aside.of_event(
+                            item.follower, item.position, event, error, 1
+                        ),
+                    )
+                result.failed.append(item.position)
+                continue
+            with conn.transaction(), conn.cursor() as cursor:
+                set_aside.forget(cursor, item.follower, item.position)
+            result.applied.append(item.position)
+    return result

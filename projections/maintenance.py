@@ -6,6 +6,10 @@ tracking table, so queries keep reading the old tables until the instant of the
 swap and the live runner resumes from the rebuilt position. Verification replays
 into a scratch schema up to the live view's position and compares every table row
 by row.
+
+Both replay with the live runner's rule for events that keep failing (see
+``projections.set_aside``): a rebuild sets them aside again (its list replaces the
+view's at the swap), and verification skips them, as the live view did.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from projections import tracking
-from projections.batches import Target, apply_batch
+from projections import set_aside, tracking
+from projections.batches import SetAsideHook, Target, apply_batch, apply_events
 from projections.read_models import VIEWS
 from projections.reader import EventReader
 from projections.view import View
@@ -78,11 +82,12 @@ def _replay(  # noqa: PLR0913 - the parts of one replay
     after: int,
     until: int | None,
     progress: Progress | None,
+    on_set_aside: SetAsideHook,
 ) -> int:
     """Apply the events after ``after`` (up to ``until``); return the position."""
     head = until if until is not None else reader.head()
     for batch in reader.stream(after, until, REBUILD_BATCH_SIZE):
-        apply_batch(conn, targets, batch)
+        apply_batch(conn, targets, batch, on_set_aside)
         after = batch[-1][0]
         if progress is not None:
             progress(after, max(head, after))
@@ -106,11 +111,19 @@ def rebuild(
         Target(view(), f"{view.live_schema()}__rebuild", fresh=True)
         for view in view_classes
     ]
+    found: dict[str, list[set_aside.SetAsideEvent]] = {
+        view.name: [] for view in view_classes
+    }
+
+    def collect(_cursor: psycopg.Cursor[Any], event: set_aside.SetAsideEvent) -> None:
+        found[event.follower].append(event)
+
     with psycopg.connect(conninfo, autocommit=True) as conn:
         for target in targets:
             _drop_schema(conn, target.schema)
             with conn.transaction(), conn.cursor() as cursor:
                 type(target.view).create(cursor, target.schema)
+                set_aside.create(cursor)
         position = _replay(
             conn=conn,
             reader=reader,
@@ -118,6 +131,7 @@ def rebuild(
             after=0,
             until=None,
             progress=progress,
+            on_set_aside=collect,
         )
         with conn.transaction():
             for target in targets:
@@ -126,9 +140,12 @@ def rebuild(
                 tracking.hold(conn.cursor(), live, "ACCESS EXCLUSIVE")
             # Events recorded during the replay: the writers are not held up.
             batch = reader.read(position, 1_000_000)
-            apply_batch(conn, targets, batch)
+            apply_batch(conn, targets, batch, collect)
             position = batch[-1][0] if batch else position
             for target in targets:
+                set_aside.replace(
+                    conn.cursor(), target.view.name, found[target.view.name]
+                )
                 live = type(target.view).live_schema()
                 _drop_schema(conn, f"{live}__old")
                 for source, name in ((live, f"{live}__old"), (target.schema, live)):
@@ -181,6 +198,7 @@ def verify(
             after=0,
             until=first,
             progress=progress,
+            on_set_aside=_skip,
         )
         try:
             with conn.transaction():
@@ -192,11 +210,15 @@ def verify(
                         for p, e in reader.read(replayed, 1_000_000)
                         if p <= position
                     ]
-                    apply_batch(conn, [target], batch)
+                    apply_batch(conn, [target], batch, _skip)
                 differences = _compare(conn, view_class, live, scratch, position)
         finally:
             _drop_schema(conn, scratch)
     return differences
+
+
+def _skip(_cursor: psycopg.Cursor[Any], _event: set_aside.SetAsideEvent) -> None:
+    """Verification replays into scratch tables: it records nothing."""
 
 
 def _compare(
@@ -225,3 +247,51 @@ def _compare(
             if rows:
                 found[table.name] = rows
     return differences
+
+
+def retry(conninfo: str, reader: EventReader) -> dict[str, set_aside.RetryResult]:
+    """Apply each event a view set aside again; forget those that now apply.
+
+    Each is applied to the live tables with the view's tracking row locked, so the
+    live runner waits; one that still fails stays set aside, its error refreshed.
+    One whose aggregate has later events is left for a rebuild of the view.
+    """
+    views = {view.name: view for view in VIEWS}
+    results: dict[str, set_aside.RetryResult] = {}
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for item in set_aside.listed(conn):
+            view = views.get(item.follower)
+            if view is None:
+                continue  # a process's: see ``followers.retry_process``
+            result = results.setdefault(view.name, set_aside.RetryResult())
+            event = set_aside.event_at(reader, item.position)
+            if set_aside.superseded(reader, event):
+                result.superseded.append(item.position)
+            elif _retry_one(conn, Target(view(), view.live_schema()), item, event):
+                result.applied.append(item.position)
+            else:
+                result.failed.append(item.position)
+    return results
+
+
+def _retry_one(
+    conn: psycopg.Connection[Any],
+    target: Target,
+    item: set_aside.SetAsideEvent,
+    event: object,
+) -> bool:
+    """Apply one set-aside event to the live view; whether it applied."""
+    with conn.transaction(), conn.cursor() as cursor:
+        tracking.position_of(cursor, target.schema, lock=True)
+        try:
+            with conn.transaction():
+                apply_events(cursor, target, [(item.position, event)])
+        except Exception as error:
+            if not set_aside.is_poison(error):
+                raise
+            again = set_aside.of_event(item.follower, item.position, event, error, 1)
+            set_aside.record(cursor, again)
+            return False
+        set_aside.forget(cursor, item.follower, item.position)
+        tracking.announce(cursor, item.position)
+        return True

@@ -6,12 +6,14 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from domain.errors import InvalidInputError
 
 Row = dict[str, Any]
 MAX_LIMIT = 200
+_MAX_BIGINT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -30,15 +32,38 @@ def encode_cursor(*values: object) -> str:
 
 
 def decode_cursor(cursor: str, arity: int) -> list[Any]:
-    """The keyset values of ``cursor``, or ``InvalidInputError``."""
+    """The keyset values of ``cursor``, or ``InvalidInputError``.
+
+    Cursors are opaque to clients, so anything this API did not write is refused
+    here, before a value reaches SQL: ``encode_cursor`` writes only log positions
+    and codes (integers within PostgreSQL's bigint) and dates (ISO text).
+    """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (binascii.Error, ValueError, UnicodeError):
         raise InvalidInputError("cursor", "is not a cursor from this API") from None
-    if not isinstance(values, list) or len(values) != arity:
+    if (
+        not isinstance(values, list)
+        or len(values) != arity
+        or not all(map(_keyset_value, values))
+    ):
         raise InvalidInputError("cursor", "is not a cursor from this API")
     return values
+
+
+def _keyset_value(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return 0 <= value <= _MAX_BIGINT
+    if isinstance(value, str):
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 def check_limit(limit: int) -> int:

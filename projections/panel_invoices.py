@@ -1,14 +1,20 @@
-"""Panel invoices: the reseller's "Faturas" list, newest code first."""
+"""Panel invoices: the reseller's "Faturas" list, newest code first.
+
+Each row keeps the invoice's payments (a JSON list, as the API shows them) and what
+they paid: principal and late fees; the balance is derived from the status.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any, ClassVar
 from uuid import UUID
 
 from psycopg import sql
 
-from domain.invoices import Invoice, InvoiceStatus
+from domain.invoices import Invoice, InvoiceStatus, status_after_payment
+from domain.money import format_amount
 from projections.common import CLIENT_NAMES, KeepsClientNames
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
@@ -24,7 +30,11 @@ INVOICES = Table(
         "contract_id": "uuid",
         "description": "text",
         "amount_cents": "bigint",
-        "amount_paid_cents": "bigint",
+        "principal_paid_cents": "bigint",
+        "amount_fees_cents": "bigint",
+        "fine_percent": "text",
+        "interest_monthly_percent": "text",
+        "payments": "text",
         "issue_date": "date",
         "due_date": "date",
         "reference_month": "text",
@@ -56,6 +66,16 @@ _SELECT = (
 )
 
 
+def payments_of(row: Row) -> list[dict[str, object]]:
+    """The payments of an invoice row, as the API shows them.
+
+    They are kept as JSON text, not jsonb: a row read back and written again
+    within a batch must keep the same Python type for the batch's array upsert.
+    """
+    payments: list[dict[str, object]] = json.loads(row["payments"])
+    return payments
+
+
 class PanelInvoices(KeepsClientNames, View):
     """One row per invoice, following its whole lifecycle."""
 
@@ -74,7 +94,11 @@ class PanelInvoices(KeepsClientNames, View):
                 "contract_id": event.contract_id,
                 "description": event.description,
                 "amount_cents": event.amount_cents,
-                "amount_paid_cents": 0,
+                "principal_paid_cents": 0,
+                "amount_fees_cents": 0,
+                "fine_percent": event.fine_percent,
+                "interest_monthly_percent": event.interest_monthly_percent,
+                "payments": "[]",
                 "issue_date": event.issue_date,
                 "due_date": event.due_date,
                 "reference_month": event.reference_month,
@@ -114,6 +138,18 @@ class PanelInvoices(KeepsClientNames, View):
             updated_at=event.timestamp,
         )
 
+    @on(Invoice.RegistrationRetried, load=_LOAD)
+    def _retried(
+        self, rows: Rows, event: Invoice.RegistrationRetried, _position: int
+    ) -> None:
+        rows.update(
+            INVOICES,
+            event.originator_id,
+            status=InvoiceStatus.PROCESSING,
+            failure_reason=None,
+            updated_at=event.timestamp,
+        )
+
     @on(Invoice.BecameOverdue, load=_LOAD)
     def _overdue(
         self, rows: Rows, event: Invoice.BecameOverdue, _position: int
@@ -131,10 +167,44 @@ class PanelInvoices(KeepsClientNames, View):
             INVOICES,
             event.originator_id,
             status=InvoiceStatus.PAID,
-            amount_paid_cents=event.amount_cents,
+            principal_paid_cents=event.amount_cents,
             paid_at=event.paid_at,
             payment_method=event.method,
             updated_at=event.timestamp,
+        )
+
+    @on(Invoice.PaymentReceived, load=_LOAD)
+    def _payment(
+        self, rows: Rows, event: Invoice.PaymentReceived, _position: int
+    ) -> None:
+        row = rows.get(INVOICES, event.originator_id)
+        if row is None:
+            return
+        principal = row["principal_paid_cents"] + event.principal_cents
+        payment = {
+            "id": str(event.payment_id),
+            "amount": format_amount(event.amount_cents),
+            "principal": format_amount(event.principal_cents),
+            "fees": format_amount(event.fees_cents),
+            "credit": format_amount(event.credit_cents),
+            "method": event.method,
+            "paid_at": event.paid_at.isoformat(),
+            "provider_event_id": event.provider_event_id,
+        }
+        changes: dict[str, object] = {}
+        if event.principal_cents or event.fees_cents:
+            changes = {"paid_at": event.paid_at, "payment_method": event.method}
+        rows.update(
+            INVOICES,
+            event.originator_id,
+            status=status_after_payment(
+                InvoiceStatus(row["status"]), principal, row["amount_cents"]
+            ),
+            principal_paid_cents=principal,
+            amount_fees_cents=row["amount_fees_cents"] + event.fees_cents,
+            payments=json.dumps([*payments_of(row), payment]),
+            updated_at=event.timestamp,
+            **changes,
         )
 
     @on(Invoice.Cancelled, load=_LOAD)

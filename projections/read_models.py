@@ -9,6 +9,7 @@ from psycopg_pool import ConnectionPool
 
 from projections.audit import AuditFeed
 from projections.erp_boletos import ErpBoletos
+from projections.erp_credits import ErpCredits
 from projections.erp_customers import ErpCustomers
 from projections.erp_receivables import ErpReceivables
 from projections.panel_clients import PanelClients
@@ -26,6 +27,7 @@ VIEWS: tuple[type[View], ...] = (
     ErpCustomers,
     ErpReceivables,
     ErpBoletos,
+    ErpCredits,
     AuditFeed,
 )
 """Every view the ledger keeps live (and rebuilds, verifies and reports on)."""
@@ -44,6 +46,7 @@ class ReadModels:
     customers: ErpCustomers
     receivables: ErpReceivables
     boletos: ErpBoletos
+    credits: ErpCredits
     audit: AuditFeed
 
     @classmethod
@@ -59,6 +62,7 @@ class ReadModels:
             customers=ErpCustomers(pool),
             receivables=ErpReceivables(pool),
             boletos=ErpBoletos(pool),
+            credits=ErpCredits(pool),
             audit=AuditFeed(pool),
         )
 

@@ -1,16 +1,15 @@
-"""The ERP: customers, receivables, bank accounts, boletos and the aging report."""
+"""The ERP: customers, receivables, credits, bank accounts, boletos and aging."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
 
 from api import presenters
-from api.auth import Reader
+from api.auth import Caller, Reader, allow
 from api.deps import (
     After,
     ContainerDep,
@@ -18,6 +17,7 @@ from api.deps import (
     LedgerDep,
     Limit,
     ViewsDep,
+    set_position,
     wait_after,
 )
 from api.problems import ProblemError, documented
@@ -27,26 +27,31 @@ from api.schemas import (
     BankAccountsPublic,
     BoletosPublic,
     BoletoStatusCode,
+    CreditPublic,
+    CreditRefund,
+    CreditsPublic,
+    CreditStatusCode,
     CustomersPublic,
+    DateQuery,
     ReceivableSituationCode,
     ReceivablesPublic,
     ReceivableTotals,
+    TextQuery,
 )
 from application.documents import invoice_document
 from domain.money import format_amount
+from domain.users import Role
 
 router = APIRouter()
-DateQuery = Annotated[
-    date | None, Query(description="A date as YYYY-MM-DD.", examples=["2026-12-10"])
-]
-Text = Annotated[str | None, Query(max_length=200)]
+CreditKeeper = Annotated[Caller, allow(Role.OWNER, Role.OPERATOR, Role.FINANCE)]
+"""Who may record that a credit's money was given back."""
 
 
 @router.get("/v1/erp/customers", tags=["erp"], responses=documented(401, 422, 503))
 def list_customers(
     caller: Reader,
     views: ViewsDep,
-    q: Text = None,
+    q: TextQuery = None,
     limit: Limit = 50,
     cursor: Cursor = None,
     after: After = None,
@@ -66,7 +71,7 @@ def list_receivables(
     views: ViewsDep,
     ledger: LedgerDep,
     situation: ReceivableSituationCode | None = None,
-    customer: Text = None,
+    customer: TextQuery = None,
     issued_from: DateQuery = None,
     issued_to: DateQuery = None,
     due_from: DateQuery = None,
@@ -104,6 +109,47 @@ def list_receivables(
     )
 
 
+@router.get("/v1/erp/credits", tags=["erp"], responses=documented(401, 422, 503))
+def list_credits(
+    caller: Reader,
+    views: ViewsDep,
+    customer: TextQuery = None,
+    status: CreditStatusCode | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    after: After = None,
+) -> CreditsPublic:
+    """Customer credits (money received beyond what was owed), newest first."""
+    wait_after(views, after)
+    page = views.credits.query(
+        caller.reseller_id, customer=customer, status=status, limit=limit, cursor=cursor
+    )
+    return CreditsPublic(
+        items=[presenters.credit_row(row) for row in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.post(
+    "/v1/erp/credits/{credit_id}/refund",
+    tags=["erp"],
+    responses=documented(400, 401, 403, 404, 409, 422),
+)
+def refund_credit(
+    credit_id: UUID,
+    body: CreditRefund,
+    caller: CreditKeeper,
+    ledger: LedgerDep,
+    response: Response,
+) -> CreditPublic:
+    """Record that the reseller gave an available credit back to its customer."""
+    recorded = ledger.refund_credit(caller.reseller_id, credit_id, body.reason)
+    set_position(response, ledger, recorded.position)
+    credit = recorded.aggregate
+    customer = ledger.get_client(caller.reseller_id, credit.customer_id)
+    return presenters.credit(credit, customer.name)
+
+
 @router.get("/v1/erp/bank-accounts", tags=["erp"], responses=documented(401, 503))
 def list_bank_accounts(
     caller: Reader, views: ViewsDep, after: After = None
@@ -124,7 +170,7 @@ def list_boletos(
     views: ViewsDep,
     account_id: UUID | None = None,
     status: BoletoStatusCode | None = None,
-    customer: Text = None,
+    customer: TextQuery = None,
     due_from: DateQuery = None,
     due_to: DateQuery = None,
     limit: Limit = 50,

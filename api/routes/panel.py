@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -34,6 +33,7 @@ from api.schemas import (
     ContractPublic,
     ContractsPublic,
     ContractStatusCode,
+    DateQuery,
     HistoryEvent,
     HistoryPublic,
     InvoiceCancel,
@@ -41,6 +41,7 @@ from api.schemas import (
     InvoicePublic,
     InvoicesPublic,
     InvoiceStatusCode,
+    TextQuery,
 )
 from application.documents import invoice_document
 from application.ledger import Ledger
@@ -51,10 +52,6 @@ from projections.view import event_data
 
 router = APIRouter(route_class=DecimalJSONRoute)
 _REFERENCE = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
-
-DateQuery = Annotated[
-    date | None, Query(description="A date as YYYY-MM-DD.", examples=["2026-12-10"])
-]
 
 
 # -- clients ------------------------------------------------------------
@@ -79,7 +76,7 @@ def create_client(
 def list_clients(
     caller: Reader,
     views: ViewsDep,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: TextQuery = None,
     limit: Limit = 50,
     cursor: Cursor = None,
     after: After = None,
@@ -236,7 +233,11 @@ def get_contract(
     responses=documented(400, 401, 403, 404, 409, 422),
 )
 def create_invoice(
-    body: InvoiceCreate, caller: Commander, ledger: LedgerDep, response: Response
+    body: InvoiceCreate,
+    caller: Commander,
+    ledger: LedgerDep,
+    container: ContainerDep,
+    response: Response,
 ) -> InvoicePublic:
     """Issue an invoice to a client with an active contract."""
     recorded = ledger.issue_invoice(
@@ -248,6 +249,7 @@ def create_invoice(
         reference_month=body.reference_month,
         reference_year=body.reference_year,
         issue_date=body.issue_date,
+        minimum_amount_cents=container.gateway.minimum_amount_cents,
     )
     set_position(response, ledger, recorded.position)
     client = ledger.get_client(caller.reseller_id, body.client_id)
@@ -320,8 +322,23 @@ def cancel_invoice(
     ledger: LedgerDep,
     response: Response,
 ) -> InvoicePublic:
-    """Cancel a processing, awaiting-payment or overdue invoice."""
+    """Cancel an invoice not paid yet, or one the partner refused (failed)."""
     recorded = ledger.cancel_invoice(caller.reseller_id, invoice_id, body.reason)
+    set_position(response, ledger, recorded.position)
+    client = ledger.get_client(caller.reseller_id, recorded.aggregate.client_id)
+    return presenters.invoice(recorded.aggregate, client.name)
+
+
+@router.post(
+    "/v1/invoices/{invoice_id}/retry",
+    tags=["invoices"],
+    responses=documented(401, 403, 404, 409),
+)
+def retry_invoice(
+    invoice_id: UUID, caller: Commander, ledger: LedgerDep, response: Response
+) -> InvoicePublic:
+    """Register a failed invoice with the partner again: it is processing again."""
+    recorded = ledger.retry_invoice(caller.reseller_id, invoice_id)
     set_position(response, ledger, recorded.position)
     client = ledger.get_client(caller.reseller_id, recorded.aggregate.client_id)
     return presenters.invoice(recorded.aggregate, client.name)

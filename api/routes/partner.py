@@ -18,7 +18,7 @@ from adapters.sandbox import SandboxGateway
 from api.auth import Commander
 from api.deps import ContainerDep, DecimalJSONRoute, LedgerDep, set_position
 from api.problems import ProblemError, documented
-from api.schemas import AmountIn, Strict
+from api.schemas import AmountIn, Strict, TimestampIn
 from application.gateway import WebhookMalformedError, WebhookUnauthenticatedError
 from application.ledger import SAO_PAULO
 from application.webhooks import NoInvoiceForEventError, UnknownProviderError
@@ -37,7 +37,7 @@ class SandboxPayment(Strict):
 
     method: Literal["boleto", "pix"]
     amount: AmountIn | None = None
-    paid_at: datetime | None = None
+    paid_at: TimestampIn | None = None
 
 
 class SandboxPaymentQueued(BaseModel):
@@ -99,10 +99,11 @@ def sandbox_pay(
     if not isinstance(gateway, SandboxGateway):
         raise ProblemError(404, "the sandbox partner is not configured")
     invoice = ledger.get_invoice(caller.reseller_id, invoice_id)
-    paid_at = body.paid_at
-    if paid_at is not None:
-        _check_paid_at(paid_at, invoice.issue_date, ledger.clock())
-    event_id = gateway.simulate_payment(invoice_id, body.method, body.amount, paid_at)
+    if body.paid_at is not None:
+        _check_paid_at(body.paid_at, invoice.issue_date, ledger.clock())
+    event_id = gateway.simulate_payment(
+        invoice_id, body.method, body.amount, body.paid_at, owed=invoice.owed_cents
+    )
     container.wake_delivery()
     return SandboxPaymentQueued(event_id=event_id)
 

@@ -99,11 +99,12 @@ def test_reseller_client_contract_invoice_and_erp_path(tenant: Session) -> None:
     ]
     registered = tenant.wait_registered(invoice["id"])
     assert registered["status"] == "awaiting_payment"
-    boletos = tenant.ok(tenant.get("/v1/erp/boletos", params={"after": 0}))
+    history = tenant.ok(tenant.get(f"/v1/invoices/{invoice['id']}/events"))
+    registered_at = history["items"][-1]["position"]
+    boletos = tenant.ok(tenant.get("/v1/erp/boletos", params={"after": registered_at}))
     assert [b["invoice_id"] for b in boletos["items"]] == [invoice["id"]]
     aging = tenant.ok(tenant.get("/v1/erp/reports/aging", params={"after": after}))
     assert aging["totals"]["total"] == "150.50"
-    history = tenant.ok(tenant.get(f"/v1/invoices/{invoice['id']}/events"))
     assert [e["type"] for e in history["items"]] == [
         "Invoice.Issued",
         "Invoice.Registered",

@@ -43,7 +43,7 @@ def test_serve_answers_health_and_readiness_on_the_configured_database(
     assert health.status_code == 200
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready"}
+    assert ready.json() == {"status": "ready", "set_aside": 0}
 
 
 def test_readiness_fails_with_a_problem_when_the_database_is_unreachable(

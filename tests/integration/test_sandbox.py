@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from domain.invoices import Invoice, InvoiceStatus
 from tests.builders import a_billable_client, a_reseller, an_invoice
 
 SECRET = "w" * 40
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 BUSINESS_NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
 """The ledger's business clock, three days behind the wall clock."""
 
@@ -162,3 +164,45 @@ def test_a_charge_id_the_sandbox_never_issued_has_no_invoice(
 ) -> None:
     assert sandbox.invoice_for_charge("sbx_never") is None
     assert sandbox.status_of(UUID(int=0)) is None
+
+
+def test_a_simulated_payment_pays_by_default_what_is_owed_with_late_fees(
+    ledger: Ledger,
+    pool: ConnectionPool[Any],
+    sandbox: SandboxGateway,
+    webhook_log: PostgresWebhookLog,
+) -> None:
+    reseller = a_reseller(ledger).reseller
+    client = a_billable_client(ledger, reseller.id)
+    business_today = BUSINESS_NOW.astimezone(SAO_PAULO).date()
+    invoice = ledger.issue_invoice(
+        reseller.id,
+        client_id=client.id,
+        description="Mensalidade",
+        amount_cents=10000,
+        issue_date=business_today - timedelta(days=30),
+        due_date=business_today - timedelta(days=20),
+        reference_month="01",
+        reference_year="2030",
+        fine_percent="2.00",
+        interest_monthly_percent="1.00",
+    ).aggregate
+    charge = sandbox.register(request_for(invoice, client.document))
+    invoice = ledger.record_registration(invoice.id, charge).aggregate
+    # 20 days late: fine 2 % of R$ 100,00 = 2,00; interest 1 % * 20/30 = 0,6667 -> 0,67.
+    event_id = sandbox.simulate_payment(invoice.id, "pix", owed=invoice.owed_cents)
+    receiver = WebhookReceiver(ledger, {"sandbox": sandbox}, webhook_log)
+    delivery = WebhookDelivery(pool, "http://ledger.test/v1/webhooks/sandbox", SECRET)
+    payload = next(p for p in deliver_into(delivery, receiver) if p["id"] == event_id)
+    assert payload["data"]["amount"] == "102.67"
+    paid = ledger.find_invoice(invoice.id)
+    assert (paid.status, paid.amount_fees_cents, paid.amount_paid_cents) == (
+        InvoiceStatus.PAID,
+        267,
+        10267,
+    )
+    assert paid.payments[-1].credit_cents == 0
+    # Nothing is owed any more: a second simulated payment is of the charge's amount.
+    again = sandbox.simulate_payment(invoice.id, "pix", owed=paid.owed_cents)
+    payload = next(p for p in deliver_into(delivery, receiver) if p["id"] == again)
+    assert payload["data"]["amount"] == "100.00"

@@ -148,7 +148,7 @@ def test_the_same_provider_event_recorded_twice_concurrently_pays_once(
     assert results.count(NotificationResult.APPLIED) == 1
     assert results.count(NotificationResult.DUPLICATE) == 9
     history = ledger.history(invoice_id)  # type: ignore[arg-type]
-    assert [type(e).__name__ for e in history].count("Paid") == 1
+    assert [type(e).__name__ for e in history].count("PaymentReceived") == 1
     invoice = ledger.get_invoice(reseller_id, invoice_id)  # type: ignore[arg-type]
     assert invoice.status is InvoiceStatus.PAID
     assert invoice.amount_paid_cents == 15000

@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from application.ledger import Ledger, Recorded
+from application.ledger import Ledger, NotificationRecorded, Recorded
 from domain.contracts import ContractStatus
 from domain.invoices import Charge, Invoice
 from domain.resellers import consumer_customer_id, main_bank_account_id
@@ -95,7 +95,10 @@ class Tenant:
         return invoice
 
     def pay(self, invoice_id: UUID, amount_cents: int = 10000) -> None:
-        paid = self.ledger.record_payment(
+        self.settle(self.payment(invoice_id, amount_cents).position)
+
+    def payment(self, invoice_id: UUID, amount_cents: int) -> NotificationRecorded:
+        return self.ledger.record_payment(
             provider="sandbox",
             provider_event_id=f"evt_{uuid4().hex}",
             invoice_id=invoice_id,
@@ -103,7 +106,6 @@ class Tenant:
             paid_at=PAID_AT,
             method="pix",
         )
-        self.settle(paid.position)
 
     def refund(self, invoice_id: UUID) -> None:
         refunded = self.ledger.record_refund(
@@ -136,6 +138,9 @@ class Tenant:
 
     def boleto(self, invoice_id: UUID) -> dict[str, object] | None:
         return self.views.boletos.get(self.id, boleto_id(invoice_id))
+
+    def credits(self, **filters: Any) -> list[dict[str, object]]:
+        return self.views.credits.query(self.id, **filters).items
 
     def customer(self, customer_id: UUID) -> dict[str, object]:
         items = self.views.customers.query(self.id, limit=200).items
@@ -238,7 +243,7 @@ def test_an_invoice_row_follows_its_whole_lifecycle(tenant: Tenant) -> None:
     assert tenant.invoice_row(invoice.id)["status"] == "overdue"
     tenant.pay(invoice.id, amount_cents=12345)
     row = tenant.invoice_row(invoice.id)
-    assert (row["status"], row["amount_paid_cents"]) == ("paid", 12345)
+    assert (row["status"], row["principal_paid_cents"]) == ("paid", 12345)
     assert (row["paid_at"], row["payment_method"]) == (PAID_AT, "pix")
     tenant.refund(invoice.id)
     assert tenant.invoice_row(invoice.id)["status"] == "refunded"
@@ -250,7 +255,10 @@ def test_a_failed_registration_shows_its_reason(tenant: Tenant) -> None:
     row = tenant.invoice_row(invoice.id)
     assert (row["status"], row["failure_reason"]) == ("failed", "CPF recusado")
     assert tenant.boleto(invoice.id) is None
-    assert tenant.receivable(invoice.id)["situation"] == "open"
+    receivable = tenant.receivable(invoice.id)
+    assert (receivable["situation"], receivable["amount_open_cents"]) == ("failed", 0)
+    assert tenant.customer(invoice.client_id)["open_amount_cents"] == 0
+    assert tenant.views.receivables.aging(tenant.id, tenant.ledger.today()) == []
 
 
 def test_one_payment_event_settles_invoice_receivable_boleto_and_customer(
@@ -268,7 +276,7 @@ def test_one_payment_event_settles_invoice_receivable_boleto_and_customer(
         method="boleto",
     )
     history = tenant.ledger.history(invoice.id)
-    assert [type(e).__name__ for e in history].count("Paid") == 1
+    assert [type(e).__name__ for e in history].count("PaymentReceived") == 1
     tenant.settle(paid.position)
     assert tenant.invoice_row(invoice.id)["status"] == "paid"
     receivable = tenant.receivable(invoice.id)
@@ -495,3 +503,70 @@ def test_no_query_of_one_tenant_returns_another_tenants_rows(
     assert receivable_id(invoice.id) not in {
         r["id"] for r in views.receivables.query(beta.id, today).items
     }
+
+
+def test_a_partial_payment_leaves_the_balance_open_in_every_view(
+    tenant: Tenant,
+) -> None:
+    client_id = tenant.billable_client()
+    invoice = tenant.registered_invoice(client_id, amount_cents=10000)
+    tenant.pay(invoice.id, amount_cents=1)
+    row = tenant.invoice_row(invoice.id)
+    assert (row["status"], row["principal_paid_cents"]) == ("partially_paid", 1)
+    receivable = tenant.receivable(invoice.id)
+    assert (receivable["situation"], receivable["amount_open_cents"]) == ("open", 9999)
+    assert receivable["amount_paid_cents"] == 1
+    page = tenant.views.receivables.query(tenant.id, tenant.ledger.today())
+    assert (page.totals["amount_paid"], page.totals["amount_open"]) == (1, 9999)
+    assert tenant.customer(client_id)["open_amount_cents"] == 9999
+    boleto = tenant.boleto(invoice.id)
+    assert boleto is not None
+    assert boleto["status"] == "registered"
+    as_of = max(tenant.ledger.today(), PAID_AT.date())
+    (aging,) = tenant.views.receivables.aging(tenant.id, as_of)
+    assert aging["total"] == 9999
+    tenant.pay(invoice.id, amount_cents=9999)
+    assert tenant.invoice_row(invoice.id)["status"] == "paid"
+    assert tenant.receivable(invoice.id)["situation"] == "settled"
+    assert tenant.customer(client_id)["open_amount_cents"] == 0
+    assert tenant.credits() == []
+
+
+def test_money_beyond_what_was_owed_is_a_credit_until_given_back(
+    tenant: Tenant,
+) -> None:
+    client_id = tenant.billable_client(name="Cliente Credor")
+    invoice = tenant.registered_invoice(client_id, amount_cents=8990)
+    tenant.pay(invoice.id, amount_cents=10000)
+    tenant.pay(invoice.id, amount_cents=3000)
+    left = tenant.credits()
+    assert [(c["amount_cents"], c["origin"], c["status"]) for c in left] == [
+        (3000, "duplicate_payment", "available"),
+        (1010, "overpayment", "available"),
+    ]
+    assert {c["customer_name"] for c in left} == {"Cliente Credor"}
+    assert tenant.customer(client_id)["credit_amount_cents"] == 4010
+    refunded = tenant.ledger.refund_credit(
+        tenant.id, UUID(str(left[0]["id"])), "Pix de volta"
+    )
+    tenant.settle(refunded)
+    assert tenant.customer(client_id)["credit_amount_cents"] == 1010
+    assert [c["id"] for c in tenant.credits(status="refunded")] == [left[0]["id"]]
+    assert len(tenant.credits(customer="credor")) == 2
+    assert tenant.credits(customer=str(uuid4())) == []
+    first = tenant.views.credits.query(tenant.id, limit=1)
+    assert first.next_cursor is not None
+    second = tenant.views.credits.query(tenant.id, limit=1, cursor=first.next_cursor)
+    assert [c["id"] for c in first.items + second.items] == [c["id"] for c in left]
+
+
+def test_a_retried_invoice_is_open_again(tenant: Tenant) -> None:
+    client_id = tenant.billable_client()
+    invoice = tenant.invoice(client_id, amount_cents=6000)
+    tenant.settle(tenant.ledger.record_registration_failure(invoice.id, "recusado"))
+    assert tenant.customer(client_id)["open_amount_cents"] == 0
+    tenant.settle(tenant.ledger.retry_invoice(tenant.id, invoice.id))
+    row = tenant.invoice_row(invoice.id)
+    assert (row["status"], row["failure_reason"]) == ("processing", None)
+    assert tenant.receivable(invoice.id)["situation"] == "open"
+    assert tenant.customer(client_id)["open_amount_cents"] == 6000

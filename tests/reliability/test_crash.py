@@ -106,7 +106,9 @@ def check_invariants(session: Session, invoices: list[str], database_url: str) -
         assert response.status_code == 200, f"acknowledged {invoice_id} is missing"
         history = session.ok(session.get(f"/v1/invoices/{invoice_id}/events"))["items"]
         types = [event["type"] for event in history]
-        assert types.count("Invoice.Paid") <= 1, f"{invoice_id} paid twice: {types}"
+        assert types.count("Invoice.PaymentReceived") <= 1, (
+            f"{invoice_id} paid twice: {types}"
+        )
     head = max(
         (
             e["position"]

@@ -3,7 +3,8 @@
 A Hypothesis state machine drives the application (clients, contracts, issue,
 register, pay, duplicate pay, overdue, cancel, late pay, refund) and, after every
 step, checks the tenant's totals in the views against the model: open receivables
-equal unpaid invoices, paid amounts equal the payments recorded, codes are gapless.
+equal unpaid invoices (a failed one is not open), paid amounts equal the payments
+recorded, a payment of a paid or refunded invoice is a credit, codes are gapless.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from tests.builders import a_billable_client, a_reseller
 
 PAID_AT = datetime(2026, 11, 28, 12, tzinfo=UTC)
 CHARGE = Charge("ch", "001", "1", "0" * 44, "0" * 47, "000201")
-OPEN = {"processing", "awaiting_payment", "overdue", "failed"}
+OPEN = {"processing", "awaiting_payment", "overdue"}
+CANCELLABLE = {*OPEN, "failed"}
 
 
 @dataclass
@@ -42,6 +44,7 @@ class ModelInvoice:
     amount_cents: int
     status: str = "processing"
     paid_cents: int = 0
+    credit_cents: int = 0
     payment_events: list[str] = field(default_factory=list)
 
 
@@ -117,11 +120,12 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         if event_id in model.payment_events:
             assert result.result is NotificationResult.DUPLICATE
-        elif model.status in {"awaiting_payment", "overdue", "cancelled"}:
+        elif model.status in {"paid", "refunded"}:  # a duplicate payment: credit
+            assert result.result is NotificationResult.APPLIED
+            model.credit_cents += model.amount_cents
+        else:  # every payment is recorded; this one pays the whole amount
             assert result.result is NotificationResult.APPLIED
             model.status, model.paid_cents = "paid", model.amount_cents
-        else:
-            assert result.result is NotificationResult.IGNORED
         model.payment_events.append(event_id)
         self._settle(result.position)
 
@@ -154,9 +158,9 @@ class LedgerMachine(RuleBasedStateMachine):
         try:
             recorded = self.ledger.cancel_invoice(self.reseller_id, invoice_id, "x")
         except ConflictError:
-            assert model.status not in {"processing", "awaiting_payment", "overdue"}
+            assert model.status not in CANCELLABLE
             return
-        assert model.status in {"processing", "awaiting_payment", "overdue"}
+        assert model.status in CANCELLABLE
         model.status = "cancelled"
         self._settle(recorded.position)
 
@@ -208,6 +212,10 @@ class LedgerMachine(RuleBasedStateMachine):
             for c in self.views.customers.query(self.reseller_id, limit=200).items
         )
         assert open_amount == sum(m.amount_cents for m in models if m.status in OPEN)
+        credit_rows = self.views.credits.query(self.reseller_id, limit=200).items
+        assert sum(c["amount_cents"] for c in credit_rows) == sum(
+            m.credit_cents for m in models
+        )
 
 
 @pytest.fixture

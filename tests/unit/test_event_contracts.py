@@ -1,8 +1,11 @@
 """Event topics and fields are persisted contracts.
 
 The pinned list fails when an event class is added, renamed or removed without a
-conscious decision; the golden files hold events as each version encoded them and must
-keep decoding to the same values whatever the code becomes.
+conscious decision; each golden file holds events as one version first stored them
+(0.1, then 0.2 for the events it added) and they must keep decoding to the same
+values whatever the code becomes. An event class that gained fields (a new
+``class_version``) decodes its old events with the values its upcaster gives,
+listed in ``UPCAST_DEFAULTS``.
 """
 
 from __future__ import annotations
@@ -20,13 +23,13 @@ from application.passwords import Passwords
 from domain.base import LedgerAggregate
 from domain.clients import Client
 from domain.contracts import Contract
+from domain.credits import Credit
 from domain.invoices import Invoice
 from domain.notifications import ProviderNotification
 from domain.resellers import Reseller
 from domain.users import User
 
-GOLDEN_FILES = sorted((Path(__file__).parent.parent / "golden").glob("events-*.json"))
-"""Every version's file: events-v1.json (0.1), then one file per later addition."""
+GOLDEN_FILES = sorted((Path(__file__).parent.parent / "golden").glob("events-v*.json"))
 AGGREGATES: list[type[LedgerAggregate]] = [
     Reseller,
     User,
@@ -34,6 +37,7 @@ AGGREGATES: list[type[LedgerAggregate]] = [
     Contract,
     Invoice,
     ProviderNotification,
+    Credit,
 ]
 PINNED_TOPICS = {
     "revenda.Reseller": [
@@ -58,13 +62,23 @@ PINNED_TOPICS = {
         "revenda.Invoice.Issued",
         "revenda.Invoice.Registered",
         "revenda.Invoice.RegistrationFailed",
+        "revenda.Invoice.RegistrationRetried",
         "revenda.Invoice.BecameOverdue",
         "revenda.Invoice.Paid",
+        "revenda.Invoice.PaymentReceived",
         "revenda.Invoice.Cancelled",
         "revenda.Invoice.Refunded",
     ],
     "revenda.ProviderNotification": ["revenda.ProviderNotification.Processed"],
+    "revenda.Credit": ["revenda.Credit.Created", "revenda.Credit.Refunded"],
 }
+UPCAST_DEFAULTS = {
+    ("revenda.Invoice.Issued", None): {
+        "fine_percent": "0.00",
+        "interest_monthly_percent": "0.00",
+    },
+}
+"""Fields an upcaster adds to events stored before their class's version 2."""
 
 
 def _event_topics(aggregate: type[LedgerAggregate]) -> list[str]:
@@ -89,6 +103,10 @@ def _golden_events() -> list[dict[str, object]]:
     return events
 
 
+def test_the_golden_files_of_each_version_are_there() -> None:
+    assert [path.name for path in GOLDEN_FILES] == ["events-v1.json", "events-v2.json"]
+
+
 def test_the_golden_file_covers_every_event_topic() -> None:
     golden_topics = {str(record["topic"]) for record in _golden_events()}
     pinned = {topic for topics in PINNED_TOPICS.values() for topic in topics}
@@ -98,7 +116,7 @@ def test_the_golden_file_covers_every_event_topic() -> None:
 @pytest.mark.parametrize(
     "record", _golden_events(), ids=lambda record: str(record["topic"])
 )
-def test_events_stored_by_version_0_1_still_decode_to_the_same_values(
+def test_events_stored_by_every_version_still_decode_to_the_same_values(
     record: dict[str, object],
 ) -> None:
     app = Ledger(
@@ -114,4 +132,6 @@ def test_events_stored_by_version_0_1_still_decode_to_the_same_values(
     event = app.mapper.to_domain_event(stored)
     assert record["topic"] == type(event).TOPIC  # type: ignore[attr-defined]
     decoded = {name: str(value) for name, value in vars(event).items()}
-    assert decoded == record["decoded"]
+    state = json.loads(str(record["state"]))
+    upcast = UPCAST_DEFAULTS.get((str(record["topic"]), state.get("class_version")))
+    assert decoded == {**record["decoded"], **(upcast or {})}  # type: ignore[dict-item]

@@ -35,11 +35,20 @@ def an_invoice(**overrides: object) -> Invoice:
     return Invoice.issue(**fields)  # type: ignore[arg-type]
 
 
+def _pay(amount_cents: int) -> Callable[[Invoice], None]:
+    def pay(invoice: Invoice) -> None:
+        invoice.pay(amount_cents, NOW, PaymentMethod.PIX)
+
+    return pay
+
+
 ACTIONS: dict[str, Callable[[Invoice], None]] = {
     "register": lambda i: i.register(CHARGE),
     "fail": lambda i: i.fail_registration("CPF do pagador inválido"),
+    "retry": lambda i: i.retry_registration(NOW),
     "overdue": lambda i: i.mark_overdue(date(2026, 11, 11)),
-    "pay": lambda i: i.pay(15000, NOW, PaymentMethod.PIX),
+    "pay": _pay(15000),
+    "pay part": _pay(5000),
     "cancel": lambda i: i.cancel("cliente desistiu", NOW),
     "refund": lambda i: i.refund(15000, NOW),
 }
@@ -47,21 +56,25 @@ PATHS: dict[InvoiceStatus, list[str]] = {
     S.PROCESSING: [],
     S.AWAITING_PAYMENT: ["register"],
     S.OVERDUE: ["register", "overdue"],
+    S.PARTIALLY_PAID: ["register", "pay part"],
     S.PAID: ["register", "pay"],
     S.CANCELLED: ["cancel"],
     S.FAILED: ["fail"],
     S.REFUNDED: ["register", "pay", "refund"],
 }
+UNPAID = (S.PROCESSING, S.AWAITING_PAYMENT, S.OVERDUE, S.PARTIALLY_PAID)
 ALLOWED: dict[str, dict[InvoiceStatus, InvoiceStatus]] = {
     "register": {S.PROCESSING: S.AWAITING_PAYMENT},
     "fail": {S.PROCESSING: S.FAILED},
+    "retry": {S.FAILED: S.PROCESSING},
     "overdue": {S.AWAITING_PAYMENT: S.OVERDUE},
-    "pay": {S.AWAITING_PAYMENT: S.PAID, S.OVERDUE: S.PAID, S.CANCELLED: S.PAID},
-    "cancel": {
-        S.PROCESSING: S.CANCELLED,
-        S.AWAITING_PAYMENT: S.CANCELLED,
-        S.OVERDUE: S.CANCELLED,
+    # A payment is recorded in every status: the partner says money arrived.
+    "pay": {status: S.REFUNDED if status is S.REFUNDED else S.PAID for status in S},
+    "pay part": {
+        **dict.fromkeys(UNPAID, S.PARTIALLY_PAID),
+        **{status: status for status in (S.CANCELLED, S.FAILED, S.PAID, S.REFUNDED)},
     },
+    "cancel": dict.fromkeys((*UNPAID, S.FAILED), S.CANCELLED),
     "refund": {S.PAID: S.REFUNDED},
 }
 
@@ -108,12 +121,14 @@ def test_registration_keeps_the_charge_and_a_failure_its_reason() -> None:
     assert failed.failure_reason == "CPF do pagador inválido"
 
 
-def test_paying_a_cancelled_invoice_records_the_late_payment() -> None:
+def test_paying_a_cancelled_invoice_in_full_pays_it() -> None:
     invoice = an_invoice_in(S.CANCELLED)
     invoice.pay(14000, NOW, PaymentMethod.BOLETO)
+    assert (invoice.status, invoice.balance_cents) == (S.CANCELLED, 0)
+    invoice.pay(1000, NOW, PaymentMethod.PIX)
     assert invoice.status is S.PAID
-    assert invoice.amount_paid_cents == 14000
-    assert invoice.payment_method is PaymentMethod.BOLETO
+    assert invoice.amount_paid_cents == 15000
+    assert invoice.payment_method is PaymentMethod.PIX
     assert invoice.paid_at == NOW
 
 
@@ -159,6 +174,7 @@ def test_status_labels_are_the_documented_portuguese_words() -> None:
         "processing": "Em Processamento",
         "awaiting_payment": "Aguardando Pagamento",
         "overdue": "Vencida",
+        "partially_paid": "Pago Parcialmente",
         "paid": "Pago",
         "cancelled": "Cancelada",
         "failed": "Falha no Registro",
@@ -171,3 +187,107 @@ def test_every_event_carries_the_tenant() -> None:
     events = invoice.collect_events()
     assert len(events) == 4
     assert {e.reseller_id for e in events} == {invoice.reseller_id}  # type: ignore[attr-defined]
+
+
+LATE = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+"""18 days after the due date (09:00 in São Paulo on 2026-11-28)."""
+ON_TIME = datetime(2026, 11, 10, 23, 0, tzinfo=UTC)
+"""The due date's evening in São Paulo (already the next day in UTC)."""
+
+
+def a_registered_invoice_with_fees() -> Invoice:
+    invoice = an_invoice(
+        amount_cents=10000, fine_percent="2.00", interest_monthly_percent="1.00"
+    )
+    invoice.register(CHARGE)
+    return invoice
+
+
+@pytest.mark.parametrize(
+    ("payments", "split", "status", "balance"),
+    [
+        # R$ 0,01 on R$ 100,00: all principal, 99,99 still owed.
+        ([(1, ON_TIME)], [(1, 0, 0)], S.PARTIALLY_PAID, 9999),
+        # Two parts that add up: paid, nothing is credit.
+        ([(5000, ON_TIME), (5000, ON_TIME)], [(5000, 0, 0), (5000, 0, 0)], S.PAID, 0),
+        # On time, R$ 1,00 over: no fees before the due date, 1,00 is credit.
+        ([(10100, ON_TIME)], [(10000, 0, 100)], S.PAID, 0),
+        # 18 days late, fees allowed 2,60: exactly owed.
+        ([(10260, LATE)], [(10000, 260, 0)], S.PAID, 0),
+        # Late but short of the fees: principal first, the rest is fees.
+        ([(10100, LATE)], [(10000, 100, 0)], S.PAID, 0),
+        # Late and beyond the fees: the rest is credit.
+        ([(10500, LATE)], [(10000, 260, 240)], S.PAID, 0),
+        # Late partial payment: no fees until the principal is paid.
+        ([(4000, LATE)], [(4000, 0, 0)], S.PARTIALLY_PAID, 6000),
+        # A second payment of a paid invoice is all credit.
+        (
+            [(10000, ON_TIME), (10000, ON_TIME)],
+            [(10000, 0, 0), (0, 0, 10000)],
+            S.PAID,
+            0,
+        ),
+    ],
+)
+def test_a_payment_is_split_into_principal_fees_and_credit(
+    payments: list[tuple[int, datetime]],
+    split: list[tuple[int, int, int]],
+    status: InvoiceStatus,
+    balance: int,
+) -> None:
+    invoice = a_registered_invoice_with_fees()
+    for amount, paid_at in payments:
+        invoice.pay(amount, paid_at, PaymentMethod.PIX)
+    assert [
+        (p.principal_cents, p.fees_cents, p.credit_cents) for p in invoice.payments
+    ] == split
+    assert (invoice.status, invoice.balance_cents) == (status, balance)
+    assert invoice.amount_paid_cents == sum(p + f for p, f, _ in split)
+    assert sum(p.amount_cents for p in invoice.payments) == sum(map(sum, split))
+
+
+def test_credit_is_overpayment_unless_the_invoice_was_paid_or_refunded() -> None:
+    over = a_registered_invoice_with_fees()
+    assert over.pay(10100, ON_TIME, PaymentMethod.PIX).credit_origin == "overpayment"
+    assert (
+        over.pay(500, ON_TIME, PaymentMethod.PIX).credit_origin == "duplicate_payment"
+    )
+    refunded = an_invoice_in(S.REFUNDED)
+    assert refunded.pay(100, ON_TIME, PaymentMethod.PIX).credit_origin == (
+        "duplicate_payment"
+    )
+    assert refunded.status is S.REFUNDED
+    exact = a_registered_invoice_with_fees()
+    assert exact.pay(10000, ON_TIME, PaymentMethod.PIX).credit_origin is None
+
+
+def test_a_failed_or_cancelled_invoice_owes_nothing_until_paid_in_full() -> None:
+    for status in (S.FAILED, S.CANCELLED):
+        invoice = an_invoice_in(status)
+        assert invoice.balance_cents == 0
+        assert invoice.owed_cents(ON_TIME) == 0
+        payment = invoice.pay(6000, ON_TIME, PaymentMethod.BOLETO)
+        assert (payment.principal_cents, invoice.status) == (6000, status)
+
+
+def test_what_is_owed_is_the_balance_plus_the_late_fees_allowed() -> None:
+    invoice = a_registered_invoice_with_fees()
+    assert invoice.owed_cents(ON_TIME) == 10000
+    assert invoice.owed_cents(LATE) == 10260
+    invoice.pay(4000, ON_TIME, PaymentMethod.PIX)
+    assert invoice.owed_cents(LATE) == 6260
+
+
+def test_a_retried_invoice_is_processing_again_without_its_failure() -> None:
+    invoice = an_invoice_in(S.FAILED)
+    invoice.retry_registration(ON_TIME)
+    assert (invoice.status, invoice.failure_reason) == (S.PROCESSING, None)
+    invoice.register(CHARGE)
+    assert invoice.status is S.AWAITING_PAYMENT
+
+
+@pytest.mark.parametrize("field", ["fine_percent", "interest_monthly_percent"])
+def test_late_fee_terms_outside_0_to_100_are_refused(field: str) -> None:
+    with pytest.raises(InvalidInputError) as refusal:
+        an_invoice(**{field: "100.01"})
+    assert refusal.value.field == field

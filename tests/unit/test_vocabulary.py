@@ -7,13 +7,14 @@ from pydantic import TypeAdapter, ValidationError
 from api.schemas import (
     BoletoStatusCode,
     ContractStatusCode,
+    CreditStatusCode,
     InvoiceStatusCode,
     PaymentMethodCode,
     ReceivableSituationCode,
 )
 from domain.contracts import ContractStatus
 from domain.invoices import InvoiceStatus, PaymentMethod
-from domain.vocabulary import BoletoStatus, ReceivableSituation
+from domain.vocabulary import BoletoStatus, CreditStatus, ReceivableSituation
 
 CODE_TYPES: list[tuple[Any, type[StrEnum]]] = [
     (InvoiceStatusCode, InvoiceStatus),
@@ -21,6 +22,7 @@ CODE_TYPES: list[tuple[Any, type[StrEnum]]] = [
     (ReceivableSituationCode, ReceivableSituation),
     (BoletoStatusCode, BoletoStatus),
     (PaymentMethodCode, PaymentMethod),
+    (CreditStatusCode, CreditStatus),
 ]
 
 
@@ -30,6 +32,14 @@ def test_receivable_situations_are_the_documented_portuguese_words() -> None:
         "settled": "Pago/Liquidado",
         "cancelled": "Cancelado",
         "refunded": "Estornado",
+        "failed": "Falha no Registro",
+    }
+
+
+def test_credit_statuses_are_the_documented_portuguese_words() -> None:
+    assert {s.value: s.label for s in CreditStatus} == {
+        "available": "Disponível",
+        "refunded": "Devolvido",
     }
 
 

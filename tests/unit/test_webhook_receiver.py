@@ -32,6 +32,7 @@ class FakePartner:
     """A second partner, as a new adapter would be: it reads its own webhooks."""
 
     name: str = "other"
+    minimum_amount_cents: int = 1
     events: dict[bytes, PartnerEvent] = field(default_factory=dict)
     charges: dict[str, UUID] = field(default_factory=dict)
     read_at: list[float] = field(default_factory=list)
@@ -56,12 +57,34 @@ class FakePartner:
 
 @dataclass
 class ListLog:
-    kept: list[tuple[str, str, str, object, str]] = field(default_factory=list)
+    """Entries as ``(provider, event id, type, body, result)``, settled in place."""
 
-    def keep(
-        self, provider: str, event_id: str, kind: str, payload: object, result: str
-    ) -> None:
-        self.kept.append((provider, event_id, kind, payload, result))
+    kept: list[tuple[str, str | None, str | None, bytes, str]] = field(
+        default_factory=list
+    )
+    errors: dict[int, str | None] = field(default_factory=dict)
+    broken: bool = False
+
+    def keep(  # noqa: PLR0913 - the parts of one delivery
+        self,
+        provider: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        result: str,
+        *,
+        event_id: str | None = None,
+        kind: str | None = None,
+    ) -> int:
+        assert "token" not in headers  # only the headers of interest are kept
+        self.kept.append((provider, event_id, kind, body, result))
+        return len(self.kept) - 1
+
+    def settle(self, entry: int, result: str, error: str | None = None) -> None:
+        if self.broken:
+            raise ConnectionError("the log's database went away")
+        provider, event_id, kind, body, _ = self.kept[entry]
+        self.kept[entry] = (provider, event_id, kind, body, result)
+        self.errors[entry] = error
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +128,6 @@ def an_event(
         "kind": kind,
         "type": f"partner.{kind.value}",
         "occurred_at": datetime.now(UTC) - timedelta(hours=1),
-        "payload": {"id": event_id},
     } | fields
     event = PartnerEvent(**values)  # type: ignore[arg-type]
     body = event_id.encode()
@@ -145,8 +167,8 @@ def test_a_payment_is_recorded_once_and_every_delivery_is_logged(
         paid_at,
     )
     assert log.kept == [
-        ("other", event.event_id, event.type, event.payload, "applied"),
-        ("other", event.event_id, event.type, event.payload, "duplicate"),
+        ("other", event.event_id, event.type, body, "applied"),
+        ("other", event.event_id, event.type, body, "duplicate"),
     ]
     assert partner.read_at == [WALL_CLOCK, WALL_CLOCK]
 
@@ -203,10 +225,10 @@ def test_an_event_the_ledger_has_no_use_for_is_logged_as_ignored(
     receipt = receiver.receive("other", {"token": "right"}, body)
     assert (receipt.result, receipt.position) == (NotificationResult.IGNORED, None)
     assert len(ledger.history(invoice.id)) == before
-    assert log.kept == [("other", event.event_id, event.type, event.payload, "ignored")]
+    assert log.kept == [("other", event.event_id, event.type, body, "ignored")]
 
 
-def test_refusals_record_and_log_nothing(
+def test_refusals_record_nothing_and_authentic_ones_are_logged(
     ledger: Ledger, receiver: WebhookReceiver, partner: FakePartner, log: ListLog
 ) -> None:
     invoice = awaiting_payment(ledger)
@@ -221,13 +243,50 @@ def test_refusals_record_and_log_nothing(
         receiver.receive("asaas", {"token": "right"}, body)
     with pytest.raises(WebhookUnauthenticatedError):
         receiver.receive("other", {"token": "wrong"}, body)
-    nowhere, _ = an_event(partner, PartnerEventKind.PAYMENT, charge_id="ch_unknown")
+    assert log.kept == []  # not authenticated: not the partner's, not kept
+    nowhere, unknown = an_event(
+        partner, PartnerEventKind.PAYMENT, charge_id="ch_unknown"
+    )
     with pytest.raises(NoInvoiceForEventError):
         receive(receiver, nowhere)
-    no_amount, _ = an_event(
+    no_amount, malformed = an_event(
         partner, PartnerEventKind.PAYMENT, invoice_id=invoice.id, method="pix"
     )
     with pytest.raises(WebhookMalformedError):
         receive(receiver, no_amount)
-    assert log.kept == []
+    assert log.kept == [
+        ("other", unknown.event_id, unknown.type, nowhere, "unknown_invoice"),
+        ("other", malformed.event_id, malformed.type, no_amount, "malformed"),
+    ]
     assert ledger.find_invoice(invoice.id).status is InvoiceStatus.AWAITING_PAYMENT
+
+
+def test_a_body_the_partner_cannot_read_is_kept_as_malformed(
+    receiver: WebhookReceiver, partner: FakePartner, log: ListLog
+) -> None:
+    def unreadable(headers: Mapping[str, str], body: bytes, now: float) -> object:
+        raise WebhookMalformedError("bad", [])
+
+    partner.read_webhook = unreadable  # type: ignore[method-assign,assignment]
+    with pytest.raises(WebhookMalformedError):
+        receive(receiver, b"\x00{")
+    assert log.kept == [("other", None, None, b"\x00{", "malformed")]
+
+
+def test_a_recorded_payment_is_answered_even_if_its_log_entry_cannot_be_settled(
+    ledger: Ledger, receiver: WebhookReceiver, partner: FakePartner, log: ListLog
+) -> None:
+    invoice = awaiting_payment(ledger)
+    body, event = an_event(
+        partner,
+        PartnerEventKind.PAYMENT,
+        invoice_id=invoice.id,
+        amount_cents=15000,
+        method="pix",
+    )
+    log.broken = True
+    receipt = receive(receiver, body)
+    assert receipt.result is NotificationResult.APPLIED  # type: ignore[attr-defined]
+    assert ledger.find_invoice(invoice.id).status is InvoiceStatus.PAID
+    # Kept before it was applied: the raw delivery is there, as received.
+    assert log.kept == [("other", event.event_id, event.type, body, "received")]
