@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
+import anyio
 from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
@@ -17,6 +19,7 @@ from api.auth import (
     check_admin_token,
     unauthorized,
 )
+from api.bootstrap import Container
 from api.deps import (
     After,
     ContainerDep,
@@ -38,6 +41,11 @@ from api.schemas import (
     TokenPublic,
     UserCreate,
     UserPublic,
+)
+from application.passwords import (
+    HASH_WAIT_SECONDS,
+    MAX_CONCURRENT_HASHES,
+    PasswordsBusyError,
 )
 from domain.errors import InvalidInputError
 from domain.text import email_address
@@ -95,10 +103,39 @@ def create_reseller(
 
 
 @router.post("/v1/auth/token", tags=["auth"], responses=documented(401, 422, 429, 503))
-def login(
+async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], container: ContainerDep
 ) -> TokenPublic:
-    """Log in with e-mail and password (OAuth2 password grant); throttled per e-mail."""
+    """Log in with e-mail and password (OAuth2 password grant); throttled per e-mail.
+
+    Logins queue here, without a thread, for one of ``MAX_CONCURRENT_HASHES``
+    slots: a burst of logins can hold neither memory (argon2) nor the worker threads
+    that serve other requests. One that waits ``HASH_WAIT_SECONDS`` is refused (503).
+    """
+    slots = _login_slots()
+    acquired = False
+    with anyio.move_on_after(HASH_WAIT_SECONDS):
+        await slots.acquire()
+        acquired = True
+    if not acquired:
+        raise PasswordsBusyError
+    try:
+        return await run_in_threadpool(_log_in, form, container)
+    finally:
+        slots.release()
+
+
+_slots: list[anyio.CapacityLimiter] = []
+
+
+def _login_slots() -> anyio.CapacityLimiter:
+    # Created on first use: a limiter belongs to the running event loop.
+    if not _slots:
+        _slots.append(anyio.CapacityLimiter(MAX_CONCURRENT_HASHES))
+    return _slots[0]
+
+
+def _log_in(form: OAuth2PasswordRequestForm, container: Container) -> TokenPublic:
     throttle = container.login_throttle
     try:
         email: str | None = email_address(form.username)
