@@ -66,6 +66,10 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [
         (r"must be exactly four digits", "deve ter exatamente quatro dígitos"),
         (r"must not be before issue_date", "não pode ser anterior a issue_date"),
         (
+            r"must be at least the payment partner's minimum, (.+)",
+            r"deve ser ao menos o mínimo do parceiro de pagamento, \1",
+        ),
+        (
             r"must be a Brazilian state code such as SP",
             "deve ser a sigla de um estado, como SP",
         ),

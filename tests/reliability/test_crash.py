@@ -105,10 +105,15 @@ def check_invariants(session: Session, invoices: list[str], database_url: str) -
         response = session.get(f"/v1/invoices/{invoice_id}")
         assert response.status_code == 200, f"acknowledged {invoice_id} is missing"
         history = session.ok(session.get(f"/v1/invoices/{invoice_id}/events"))["items"]
-        types = [event["type"] for event in history]
-        assert types.count("Invoice.PaymentReceived") <= 1, (
-            f"{invoice_id} paid twice: {types}"
-        )
+        # A second partner event may pay an invoice again (it becomes credit), but
+        # no partner event is ever recorded twice, and no principal beyond the amount.
+        payments = [
+            e["data"] for e in history if e["type"] == "Invoice.PaymentReceived"
+        ]
+        event_ids = [payment["provider_event_id"] for payment in payments]
+        assert len(event_ids) == len(set(event_ids)), f"{invoice_id}: {event_ids}"
+        principal = sum(payment["principal_cents"] for payment in payments)
+        assert principal <= 10_000, f"{invoice_id} paid beyond its amount: {payments}"
     head = max(
         (
             e["position"]

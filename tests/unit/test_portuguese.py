@@ -38,6 +38,9 @@ def test_messages_are_translated_by_type_or_by_their_english_text() -> None:
     assert detail(422, "email: is not a valid e-mail address") == (
         "email: não é um e-mail válido"
     )
+    assert detail(
+        422, "amount: must be at least the payment partner's minimum, R$ 5,00"
+    ) == ("amount: deve ser ao menos o mínimo do parceiro de pagamento, R$ 5,00")
     assert detail(409, "cannot cancel a invoice in status 'paid'") == (
         "a operação conflita com o estado atual"
     )
