@@ -10,7 +10,7 @@ recorded, a payment of a paid or refunded invoice is a credit, codes are gapless
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -29,9 +29,11 @@ from application.ledger import Ledger, NotificationResult
 from domain.errors import ConflictError
 from domain.invoices import Charge
 from projections.read_models import ReadModels
-from tests.builders import a_billable_client, a_reseller
+from tests.builders import a_billable_client, a_reseller, today
 
-PAID_AT = datetime(2026, 11, 28, 12, tzinfo=UTC)
+ISSUED_ON = today() - timedelta(days=2)
+DUE_ON = today() + timedelta(days=10)
+PAID_AT = datetime.combine(ISSUED_ON, time(12), tzinfo=UTC)
 CHARGE = Charge("ch", "001", "1", "0" * 44, "0" * 47, "000201")
 OPEN = {"processing", "awaiting_payment", "overdue"}
 CANCELLABLE = {*OPEN, "failed"}
@@ -71,7 +73,9 @@ class LedgerMachine(RuleBasedStateMachine):
             self.position = max(self.position, position)
 
     def _with(self, status: set[str]) -> list[UUID]:
-        return sorted(i for i, m in self.invoices.items() if m.status in status)
+        # In the order issued, never sorted by id: ids are random, and Hypothesis
+        # replays a case expecting the same draws to pick the same invoices.
+        return [i for i, m in self.invoices.items() if m.status in status]
 
     @rule()
     def add_client(self) -> None:
@@ -88,10 +92,10 @@ class LedgerMachine(RuleBasedStateMachine):
             client_id=self.clients[client % len(self.clients)],
             description="Mensalidade",
             amount_cents=amount,
-            due_date=date(2026, 12, 10),
-            reference_month="12",
-            reference_year="2026",
-            issue_date=date(2026, 11, 28),
+            due_date=DUE_ON,
+            reference_month=f"{DUE_ON.month:02d}",
+            reference_year=str(DUE_ON.year),
+            issue_date=ISSUED_ON,
         )
         self.invoices[recorded.aggregate.id] = ModelInvoice(amount)
         self._settle(recorded.position)
@@ -132,13 +136,13 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.invoices)
     @rule(data=st.data())
     def pay(self, data: st.DataObject) -> None:
-        invoice_id = data.draw(st.sampled_from(sorted(self.invoices)))
+        invoice_id = data.draw(st.sampled_from(list(self.invoices)))
         self._pay(invoice_id, f"evt_{uuid4().hex}")
 
     @precondition(lambda self: any(m.payment_events for m in self.invoices.values()))
     @rule(data=st.data())
     def duplicate_pay(self, data: st.DataObject) -> None:
-        paid = sorted(i for i, m in self.invoices.items() if m.payment_events)
+        paid = [i for i, m in self.invoices.items() if m.payment_events]
         invoice_id = data.draw(st.sampled_from(paid))
         self._pay(invoice_id, self.invoices[invoice_id].payment_events[0])
 
@@ -146,14 +150,14 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def overdue(self, data: st.DataObject) -> None:
         invoice_id = data.draw(st.sampled_from(self._with({"awaiting_payment"})))
-        recorded = self.ledger.mark_overdue(invoice_id, date(2026, 12, 11))
+        recorded = self.ledger.mark_overdue(invoice_id, DUE_ON + timedelta(days=1))
         self.invoices[invoice_id].status = "overdue"
         self._settle(recorded.position)
 
     @precondition(lambda self: self.invoices)
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
-        invoice_id = data.draw(st.sampled_from(sorted(self.invoices)))
+        invoice_id = data.draw(st.sampled_from(list(self.invoices)))
         model = self.invoices[invoice_id]
         try:
             recorded = self.ledger.cancel_invoice(self.reseller_id, invoice_id, "x")
@@ -193,9 +197,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert caught_up, (
             f"views at {self.views.watcher.positions}, want {self.position}"
         )
-        totals = self.views.receivables.query(
-            self.reseller_id, date(2026, 11, 28)
-        ).totals
+        totals = self.views.receivables.query(self.reseller_id, ISSUED_ON).totals
         models = self.invoices.values()
         assert totals["count"] == len(self.invoices)
         assert totals["amount_open"] == sum(
