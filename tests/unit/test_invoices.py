@@ -1,5 +1,5 @@
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, time, timedelta
 from uuid import uuid4
 
 import pytest
@@ -12,8 +12,12 @@ from domain.invoices import (
     PaymentMethod,
 )
 from domain.periods import ReferencePeriod
+from tests.builders import today
 
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+DUE = today() + timedelta(days=10)
+"""The example invoice's due date: relative to today, like every test date."""
+ISSUED = DUE - timedelta(days=9)
+NOW = datetime.combine(DUE + timedelta(days=18), time(12), tzinfo=UTC)
 CHARGE = Charge("ch_1", "001", "00000000001", "0" * 44, "0" * 47, "000201")
 S = InvoiceStatus
 
@@ -27,8 +31,8 @@ def an_invoice(**overrides: object) -> Invoice:
         "code": 7,
         "description": "Mensalidade",
         "amount_cents": 15000,
-        "issue_date": date(2026, 11, 1),
-        "due_date": date(2026, 11, 10),
+        "issue_date": ISSUED,
+        "due_date": DUE,
         "period": ReferencePeriod.parse("11", "2026"),
     }
     fields.update(overrides)
@@ -46,7 +50,7 @@ ACTIONS: dict[str, Callable[[Invoice], None]] = {
     "register": lambda i: i.register(CHARGE),
     "fail": lambda i: i.fail_registration("CPF do pagador inválido"),
     "retry": lambda i: i.retry_registration(NOW),
-    "overdue": lambda i: i.mark_overdue(date(2026, 11, 11)),
+    "overdue": lambda i: i.mark_overdue(DUE + timedelta(days=1)),
     "pay": _pay(15000),
     "pay part": _pay(5000),
     "cancel": lambda i: i.cancel("cliente desistiu", NOW),
@@ -141,9 +145,9 @@ def test_a_refund_cannot_exceed_what_was_paid() -> None:
 
 def test_only_an_invoice_awaiting_a_payment_due_before_today_is_past_due() -> None:
     awaiting = an_invoice_in(S.AWAITING_PAYMENT)
-    assert not awaiting.is_past_due(date(2026, 11, 10))
-    assert awaiting.is_past_due(date(2026, 11, 11))
-    assert not an_invoice_in(S.PAID).is_past_due(date(2027, 1, 1))
+    assert not awaiting.is_past_due(DUE)
+    assert awaiting.is_past_due(DUE + timedelta(days=1))
+    assert not an_invoice_in(S.PAID).is_past_due(DUE + timedelta(days=52))
 
 
 @pytest.mark.parametrize(
@@ -155,7 +159,7 @@ def test_only_an_invoice_awaiting_a_payment_due_before_today_is_past_due() -> No
         ({"amount_cents": 0}, "amount"),
         ({"amount_cents": -100}, "amount"),
         ({"amount_cents": 10_000_000_000}, "amount"),
-        ({"due_date": date(2026, 10, 31)}, "due_date"),
+        ({"due_date": ISSUED - timedelta(days=1)}, "due_date"),
     ],
 )
 def test_invalid_invoices_are_refused(overrides: dict[str, object], field: str) -> None:
@@ -165,7 +169,7 @@ def test_invalid_invoices_are_refused(overrides: dict[str, object], field: str) 
 
 
 def test_500_characters_and_a_due_date_on_the_issue_date_are_accepted() -> None:
-    invoice = an_invoice(description="x" * 500, due_date=date(2026, 11, 1))
+    invoice = an_invoice(description="x" * 500, due_date=ISSUED)
     assert len(invoice.description) == 500
 
 
@@ -189,10 +193,10 @@ def test_every_event_carries_the_tenant() -> None:
     assert {e.reseller_id for e in events} == {invoice.reseller_id}  # type: ignore[attr-defined]
 
 
-LATE = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-"""18 days after the due date (09:00 in São Paulo on 2026-11-28)."""
-ON_TIME = datetime(2026, 11, 10, 23, 0, tzinfo=UTC)
-"""The due date's evening in São Paulo (already the next day in UTC)."""
+LATE = datetime.combine(DUE + timedelta(days=18), time(12), tzinfo=UTC)
+"""18 days after the due date (09:00 in São Paulo that day)."""
+ON_TIME = datetime.combine(DUE, time(23), tzinfo=UTC)
+"""The due date's evening in São Paulo (20:00), still on time."""
 
 
 def a_registered_invoice_with_fees() -> Invoice:
