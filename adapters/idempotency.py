@@ -13,12 +13,12 @@ an index on ``created_at``, not on every keyed request.
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
+
+from adapters.housekeeping import Every
 
 KEEP_KEYS_HOURS = 48
 LEASE_SECONDS = 60.0
@@ -33,8 +33,7 @@ class IdempotencyStore:
     ) -> None:
         self.pool = pool
         self.lease_seconds = lease_seconds
-        self._next_purge = 0.0
-        self._purge_guard = threading.Lock()
+        self._purge = Every(PURGE_EVERY_SECONDS)
 
     def create_tables(self) -> None:
         """Create the table if missing (and add what later versions need)."""
@@ -84,11 +83,8 @@ class IdempotencyStore:
             return row
 
     def _purge_if_due(self) -> None:
-        now = time.monotonic()
-        with self._purge_guard:
-            if now < self._next_purge:
-                return
-            self._next_purge = now + PURGE_EVERY_SECONDS
+        if not self._purge.due():
+            return
         with self.pool.connection() as conn:
             conn.execute(
                 "DELETE FROM api_idempotency WHERE created_at < "

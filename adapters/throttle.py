@@ -9,11 +9,11 @@ every attempt for that e-mail (a correct password too) is refused until it close
 from __future__ import annotations
 
 import math
-import threading
-import time
 from typing import Any
 
 from psycopg_pool import ConnectionPool
+
+from adapters.housekeeping import Every
 
 MAX_FAILURES = 10
 WINDOW_SECONDS = 15 * 60
@@ -33,8 +33,7 @@ class LoginThrottle:
         self.pool = pool
         self.max_failures = max_failures
         self.window_seconds = window_seconds
-        self._next_purge = 0.0
-        self._purge_guard = threading.Lock()
+        self._purge = Every(PURGE_EVERY_SECONDS)
 
     def create_tables(self) -> None:
         """Create the table if missing."""
@@ -76,11 +75,8 @@ class LoginThrottle:
 
     def _purge_if_due(self) -> None:
         # Closed windows of e-mails never tried again (typos, made-up addresses).
-        now = time.monotonic()
-        with self._purge_guard:
-            if now < self._next_purge:
-                return
-            self._next_purge = now + PURGE_EVERY_SECONDS
+        if not self._purge.due():
+            return
         with self.pool.connection() as conn:
             conn.execute(
                 "DELETE FROM api_login_failures"
