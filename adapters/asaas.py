@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import time as clock_time
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import httpx
@@ -50,12 +50,14 @@ from application.gateway import (
     WebhookMalformedError,
     WebhookUnauthenticatedError,
 )
+from domain.boleto import barcode_to_line, format_line, line_to_barcode
 from domain.errors import InvalidInputError
 from domain.invoices import SAO_PAULO, Charge
 from domain.money import format_amount, parse_amount
 from domain.text import has_control_characters
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SANDBOX_URL = "https://api-sandbox.asaas.com/v3"
 PRODUCTION_URL = "https://api.asaas.com/v3"
@@ -301,20 +303,12 @@ class AsaasGateway:
             self._client.close()
             self._client = None
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: Mapping[str, Any] | None = None,
-        allow_not_found: bool = False,
-    ) -> dict[str, Any] | None:
-        """One API call, retried while it fails transiently.
+    def _retrying(self, step: Callable[[], T], what: str) -> T:
+        """Run ``step`` again while it fails transiently, with capped backoff.
 
-        Returns the JSON body, or ``None`` for a 404 when ``allow_not_found``.
-        Raises ``ChargeRefusedError`` on any other 4xx, ``GatewayUnavailableError``
-        once the attempts are spent.
+        A step that creates something starts with a lookup, so that running it
+        again after a timeout (the creation may have happened) finds it.
+        Raises ``GatewayUnavailableError`` once the attempts are spent.
         """
         last = ""
         for attempt in range(self.max_attempts):
@@ -326,18 +320,30 @@ class AsaasGateway:
                 # Jitter: clients retrying together do not hit Asaas together.
                 self.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - not crypto
             try:
-                return self._once(method, path, params, body, allow_not_found)
+                return step()
             except _Transient as failure:
                 last = str(failure)
-                log.info(
-                    "asaas %s %s failed (%s), attempt %s",
-                    method,
-                    path,
-                    last,
-                    attempt + 1,
-                )
-        msg = f"Asaas indisponível ({method} {path}): {last}"
+                log.info("asaas %s failed (%s), attempt %s", what, last, attempt + 1)
+        msg = f"Asaas indisponível ({what}): {last}"
         raise GatewayUnavailableError(msg)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        allow_not_found: bool = False,
+    ) -> dict[str, Any] | None:
+        """A call safe to repeat (GET, DELETE), retried while it fails transiently.
+
+        Returns the JSON body, or ``None`` for a 404 when ``allow_not_found``.
+        Raises ``ChargeRefusedError`` on any other 4xx.
+        """
+        return self._retrying(
+            lambda: self._once(method, path, params, None, allow_not_found),
+            f"{method} {path}",
+        )
 
     def _once(
         self,
@@ -371,6 +377,16 @@ class AsaasGateway:
         assert data is not None  # noqa: S101 - only allow_not_found yields None
         return data
 
+    def _get_once(self, path: str, **params: str) -> dict[str, Any]:
+        data = self._once("GET", path, params, None, allow_not_found=False)
+        assert data is not None  # noqa: S101 - only allow_not_found yields None
+        return data
+
+    def _post_once(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        data = self._once("POST", path, None, body, allow_not_found=False)
+        assert data is not None  # noqa: S101 - only allow_not_found yields None
+        return data
+
     # -- the port ------------------------------------------------------------------
 
     def register(self, request: ChargeRequest) -> Charge:
@@ -378,17 +394,28 @@ class AsaasGateway:
         if request.amount_cents < MIN_BOLETO_CENTS:
             msg = "valor mínimo para boleto é R$ 5,00"
             raise ChargeRefusedError(msg)
-        payment = self._payment_of(request.invoice_id)
-        if payment is None:
-            payment = self._create_payment(request, self._customer(request))
+        payment = self._retrying(
+            lambda: (
+                self._payment_of(request.invoice_id, once=True)
+                or self._create_payment(request, self._customer(request))
+            ),
+            "register",
+        )
         payment_id = str(payment["id"])
         line = self._get(f"/payments/{payment_id}/identificationField")
         pix = self._get(f"/payments/{payment_id}/pixQrCode")
         barcode = str(line.get("barCode") or "")
         digitable = str(line.get("identificationField") or "")
-        if not barcode or not digitable:
-            msg = "Asaas não devolveu a linha digitável"
+        try:
+            matches = line_to_barcode(digitable) == barcode
+        except InvalidInputError:
+            matches = False
+        if not matches:
+            # A charge the ledger cannot print: retried (Asaas may answer it right).
+            msg = "Asaas devolveu uma linha digitável que não confere com o código"
             raise GatewayUnavailableError(msg)
+        # Kept as the sandbox's (and a bank's) print it: "AAAAA.AAAAA BBBBB.BBBBBB ...".
+        digitable = format_line(barcode_to_line(barcode))
         return Charge(
             charge_id=payment_id,
             bank_code=barcode[:3],
@@ -398,23 +425,28 @@ class AsaasGateway:
             pix_emv=str(pix.get("payload") or ""),
         )
 
-    def _payment_of(self, invoice_id: UUID) -> dict[str, Any] | None:
+    def _payment_of(
+        self, invoice_id: UUID, *, once: bool = False
+    ) -> dict[str, Any] | None:
         """The invoice's live payment at Asaas, if one was created already."""
-        found = self._get("/payments", externalReference=str(invoice_id))
+        get = self._get_once if once else self._get
+        found = get("/payments", externalReference=str(invoice_id))
         live = [p for p in found.get("data") or [] if not p.get("deleted")]
         return live[0] if live else None
 
     def _customer(self, request: ChargeRequest) -> str:
-        """The id of the payer's customer at Asaas: found by CPF/CNPJ, or created."""
+        """The id of the payer's customer at Asaas: found by CPF/CNPJ, or created.
+
+        One attempt of each call: the caller retries the whole step, lookups first.
+        """
         document = "".join(c for c in request.payer_document if c.isdigit())
-        found = self._get("/customers", cpfCnpj=document)
+        found = self._get_once("/customers", cpfCnpj=document)
         customers = [c for c in found.get("data") or [] if not c.get("deleted")]
         if customers:
             return str(customers[0]["id"])
-        created = self._call(
-            "POST",
+        created = self._post_once(
             "/customers",
-            body={
+            {
                 "name": request.payer_name,
                 "cpfCnpj": document,
                 "email": request.payer_email,
@@ -423,7 +455,6 @@ class AsaasGateway:
                 "notificationDisabled": True,
             },
         )
-        assert created is not None  # noqa: S101
         return str(created["id"])
 
     def _create_payment(
@@ -447,9 +478,7 @@ class AsaasGateway:
             body["interest"] = {
                 "value": percent_number(request.interest_monthly_percent)
             }
-        created = self._call("POST", "/payments", body=body)
-        assert created is not None  # noqa: S101
-        return created
+        return self._post_once("/payments", body)
 
     def cancel(self, invoice_id: UUID) -> None:
         """Delete the invoice's payment at Asaas, if it has a live one."""
