@@ -218,7 +218,13 @@ def receiver(ledger: Ledger) -> WebhookReceiver:
     return WebhookReceiver(ledger, {"asaas": gateway}, ListLog())
 
 
-def registered(ledger: Ledger, *, due_in_days: int = 10, **fees: str) -> Invoice:
+def registered(
+    ledger: Ledger,
+    *,
+    due_in_days: int = 10,
+    fine_percent: str = "0.00",
+    interest_monthly_percent: str = "0.00",
+) -> Invoice:
     reseller_id = a_reseller(ledger).reseller.id
     client = a_billable_client(ledger, reseller_id)
     today = ledger.today()
@@ -231,7 +237,8 @@ def registered(ledger: Ledger, *, due_in_days: int = 10, **fees: str) -> Invoice
         due_date=today + timedelta(days=due_in_days),
         reference_month=f"{today.month:02d}",
         reference_year=str(today.year),
-        **fees,
+        fine_percent=fine_percent,
+        interest_monthly_percent=interest_monthly_percent,
     ).aggregate
     charge = Charge(f"pay_{invoice.id.hex[:12]}", "461", "1", "0" * 44, "0" * 47, "")
     return ledger.record_registration(invoice.id, charge).aggregate
