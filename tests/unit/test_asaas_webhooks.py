@@ -12,6 +12,7 @@ from uuid import uuid4
 import pytest
 
 from adapters.asaas import AsaasGateway, read_event
+from api.settings import Settings, SettingsError
 from application.gateway import (
     PartnerEventKind,
     WebhookMalformedError,
@@ -342,3 +343,57 @@ def test_overdue_refund_and_other_events(
     deliver(receiver, invoice, "PAYMENT_RECEIVED")
     assert deliver(receiver, invoice, "PAYMENT_REFUNDED") is NotificationResult.APPLIED
     assert ledger.find_invoice(invoice.id).status is InvoiceStatus.REFUNDED
+
+
+def test_a_replayed_delivery_is_applied_once_and_logged_as_a_replay(
+    ledger: Ledger,
+) -> None:
+    log = ListLog()
+    gateway = AsaasGateway(api_key="k", webhook_token=TOKEN, clock=ledger.clock)
+    receiver = WebhookReceiver(ledger, {"asaas": gateway}, log)
+    invoice = registered(ledger)
+    assert invoice.charge is not None
+    body = body_of(
+        payload(
+            "PAYMENT_RECEIVED",
+            invoice_id=invoice.id,
+            payment_id=invoice.charge.charge_id,
+        )
+    )
+    # Replayed without a token: it was authenticated when it was kept.
+    first = receiver.replay("asaas", body, of=41)
+    again = receiver.replay("asaas", body, of=41)
+    assert (first.result, again.result) == (
+        NotificationResult.APPLIED,
+        NotificationResult.DUPLICATE,
+    )
+    assert [entry[4] for entry in log.kept] == ["applied", "duplicate"]
+    assert ledger.find_invoice(invoice.id).amount_paid_cents == 10000
+    with pytest.raises(WebhookMalformedError):
+        receiver.replay("asaas", b"{", of=42)
+    assert log.kept[-1][4] == "malformed"
+
+
+@pytest.mark.parametrize("missing", ["asaas_api_key", "asaas_webhook_token"])
+def test_the_asaas_gateway_refuses_to_start_without_its_key_and_token(
+    monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    for name in (
+        "LEDGER_GATEWAY",
+        "LEDGER_ASAAS_API_KEY",
+        "LEDGER_ASAAS_WEBHOOK_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    given: dict[str, Any] = {
+        "gateway": "asaas",
+        "asaas_api_key": "key",
+        "asaas_webhook_token": TOKEN,
+        missing: "  ",
+    }
+    with pytest.raises(SettingsError, match=f"LEDGER_{missing.upper()}"):
+        Settings.model_validate(given)
+    settings = Settings.model_validate(
+        {"gateway": "asaas", "asaas_api_key": "k", "asaas_webhook_token": TOKEN}
+    )
+    assert settings.asaas_base_url == "https://api-sandbox.asaas.com/v3"
+    assert Settings().gateway == "sandbox"
