@@ -204,7 +204,10 @@ def read_event(body: bytes, now: datetime) -> PartnerEvent:
     kind = KINDS.get(event.event, PartnerEventKind.OTHER)
     occurred_at = _occurred_at(event.dateCreated, now)
     payment = event.payment
-    if kind is PartnerEventKind.OTHER or payment is None:
+    invoice_id = _invoice_id(payment.externalReference) if payment else None
+    if kind is PartnerEventKind.OTHER or payment is None or invoice_id is None:
+        # Asaas pauses the whole queue after 15 failed deliveries: a charge made
+        # outside the ledger (no invoice id as its reference) is acknowledged.
         return PartnerEvent(
             event_id=event.id,
             kind=PartnerEventKind.OTHER,
@@ -227,7 +230,7 @@ def read_event(body: bytes, now: datetime) -> PartnerEvent:
         kind=kind,
         type=event.event,
         occurred_at=occurred_at,
-        invoice_id=_invoice_id(payment.externalReference),
+        invoice_id=invoice_id,
         charge_id=payment.id,
         # ``value`` is what the client paid, interest and fine included: the ledger
         # splits it (principal, fees, credit) as "Money received" says.
@@ -259,7 +262,7 @@ def _reason(response: httpx.Response) -> str:
     return f"Asaas recusou a cobrança: {printable}"[:MAX_REASON_CHARS]
 
 
-def _utc_now() -> datetime:
+def _sao_paulo_now() -> datetime:
     return datetime.now(SAO_PAULO)
 
 
@@ -277,7 +280,7 @@ class AsaasGateway:
     max_backoff_seconds: float = MAX_BACKOFF_SECONDS
     timeout: httpx.Timeout = field(default_factory=lambda: TIMEOUT)
     sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = _sao_paulo_now
     _client: httpx.Client | None = field(default=None, init=False, repr=False)
 
     # -- the HTTP client -----------------------------------------------------------

@@ -196,11 +196,13 @@ def test_malformed_bodies_are_refused(gateway: AsaasGateway, body: bytes) -> Non
         gateway.read_webhook({"asaas-access-token": TOKEN}, body, 0.0)
 
 
-def test_an_event_for_a_charge_made_outside_the_ledger_names_no_invoice() -> None:
-    event = read_event(
-        body_of(payload("PAYMENT_RECEIVED", externalReference="056984")), NOW
-    )
-    assert (event.invoice_id, event.charge_id) == (None, "pay_080225913252")
+@pytest.mark.parametrize("reference", ["056984", None, ""])
+def test_an_event_for_a_charge_made_outside_the_ledger_is_acknowledged(
+    reference: str | None,
+) -> None:
+    data = payload("PAYMENT_RECEIVED", externalReference=reference)
+    event = read_event(body_of(data), NOW)
+    assert (event.kind, event.invoice_id) == (PartnerEventKind.OTHER, None)
 
 
 # -- through the webhook use case ---------------------------------------------------
