@@ -54,6 +54,7 @@ from domain.boleto import barcode_to_line, format_line, line_to_barcode
 from domain.errors import InvalidInputError
 from domain.invoices import SAO_PAULO, Charge
 from domain.money import format_amount, parse_amount
+from domain.periods import check_date_range
 from domain.text import has_control_characters
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,26 @@ def _plain(value: str) -> str:
     return value
 
 
+def _in_range(value: date) -> date:
+    try:
+        check_date_range(value, "date")
+    except InvalidInputError as error:
+        raise ValueError(error.message) from None
+    return value
+
+
+def _timestamp(value: str) -> str:
+    # "2024-06-12 16:45:03", São Paulo time; far years are refused like any date.
+    try:
+        _in_range(datetime.fromisoformat(value).date())
+    except ValueError as error:
+        msg = f"must be a date and time between 2000 and 2099 ({error})"
+        raise ValueError(msg) from None
+    return value
+
+
 Amount = Annotated[int, BeforeValidator(_cents)]
+Day = Annotated[date, AfterValidator(_in_range)]
 Identifier = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_plain)]
 
 
@@ -118,9 +138,9 @@ class AsaasPayment(BaseModel):
     value: Amount | None = None
     billingType: str | None = None  # noqa: N815 - Asaas's name
     externalReference: str | None = None  # noqa: N815
-    paymentDate: date | None = None  # noqa: N815
-    clientPaymentDate: date | None = None  # noqa: N815
-    confirmedDate: date | None = None  # noqa: N815
+    paymentDate: Day | None = None  # noqa: N815
+    clientPaymentDate: Day | None = None  # noqa: N815
+    confirmedDate: Day | None = None  # noqa: N815
 
 
 class AsaasEvent(BaseModel):
@@ -130,7 +150,9 @@ class AsaasEvent(BaseModel):
 
     id: Identifier
     event: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_plain)]
-    dateCreated: str | None = None  # noqa: N815
+    dateCreated: (  # noqa: N815
+        Annotated[str, Field(max_length=40), AfterValidator(_timestamp)] | None
+    ) = None
     payment: AsaasPayment | None = None
 
 
@@ -150,13 +172,11 @@ def percent_number(percent: Decimal) -> float:
 
 
 def _occurred_at(text: str | None, fallback: datetime) -> datetime:
-    # Asaas writes "2024-06-12 16:45:03", local time of São Paulo.
+    # Asaas writes "2024-06-12 16:45:03", local time of São Paulo (validated).
     if not text:
         return fallback
-    try:
-        return datetime.fromisoformat(text).replace(tzinfo=SAO_PAULO)
-    except ValueError:
-        return fallback
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=SAO_PAULO)
 
 
 def _paid_at(payment: AsaasPayment, occurred_at: datetime) -> datetime:

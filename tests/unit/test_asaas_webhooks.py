@@ -189,6 +189,10 @@ def test_the_amount_is_what_was_paid_interest_and_fine_included() -> None:
         body_of(payload("PAYMENT_RECEIVED", value=10**12)),
         body_of({**payload("PAYMENT_RECEIVED"), "id": "evt\x00"}),
         body_of({**payload("PAYMENT_RECEIVED"), "id": "e" * 256}),
+        body_of({**payload("PAYMENT_RECEIVED"), "dateCreated": "9999-12-31 10:00:00"}),
+        body_of({**payload("PAYMENT_RECEIVED"), "dateCreated": "yesterday"}),
+        body_of(payload("PAYMENT_RECEIVED", paymentDate="0001-01-01")),
+        body_of(payload("PAYMENT_RECEIVED", clientPaymentDate="2100-01-01")),
     ],
 )
 def test_malformed_bodies_are_refused(gateway: AsaasGateway, body: bytes) -> None:
