@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from api import cli_webhooks
 from api.bootstrap import build_container, build_ledger, processes, reader_of
 from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
@@ -261,10 +262,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "action", choices=["status", "rebuild", "verify", "retry"]
     )
     views_parser.add_argument("views", nargs="*", metavar="VIEW")
+    cli_webhooks.add_parser(commands)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one per command
     """Entry point of the ``ledger`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     try:
@@ -283,6 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return project(settings)
         if args.command == "tick":
             return tick(settings, args.today)
+        if args.command == "webhooks":
+            with database(settings) as url:
+                return cli_webhooks.run(settings, url, args)
         return projections(settings, args.action, args.views)
     except (SettingsError, ValueError) as error:
         print(f"ledger: {error}", file=sys.stderr)  # noqa: T201

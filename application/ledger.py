@@ -819,6 +819,49 @@ class Ledger(Application[UUID]):
             refund,
         )
 
+    def record_partner_cancellation(
+        self,
+        *,
+        provider: str,
+        provider_event_id: str,
+        invoice_id: UUID,
+        cancelled_at: datetime,
+    ) -> NotificationRecorded:
+        """The partner deleted the charge: the invoice is cancelled, if still unpaid.
+
+        One the reseller cancelled already (the ledger asked the partner to delete
+        it) or one paid is left as it is: the notice is recorded as ignored.
+        """
+        reason = f"Cancelada pelo parceiro ({provider})"
+        return self._process_notification(
+            provider,
+            provider_event_id,
+            invoice_id,
+            NotificationKind.PAYMENT_DELETED,
+            lambda invoice: invoice.cancel(reason, cancelled_at),
+        )
+
+    def record_payment_undone(
+        self,
+        *,
+        provider: str,
+        provider_event_id: str,
+        invoice_id: UUID,
+        undone_at: datetime,
+    ) -> NotificationRecorded:
+        """The partner withdrew its latest payment: the invoice owes it again."""
+
+        def undo(invoice: Invoice) -> None:
+            invoice.undo_payment(undone_at)
+
+        return self._process_notification(
+            provider,
+            provider_event_id,
+            invoice_id,
+            NotificationKind.PAYMENT_UNDONE,
+            undo,
+        )
+
     def record_overdue_notice(
         self, *, provider: str, provider_event_id: str, invoice_id: UUID, as_of: date
     ) -> NotificationRecorded:
