@@ -27,6 +27,7 @@ from application.chain import (
 from application.ledger import Ledger
 from application.passwords import Passwords
 from tests.builders import a_billable_client, a_client, a_reseller, an_invoice
+from tests.integration.workers import run_cli
 
 
 def _verify(ledger: Ledger, tenant: UUID) -> Verification:
@@ -236,3 +237,21 @@ def test_the_actor_is_stored_with_the_event_and_read_back(
         {"type": "user", "id": str(UUID(int=7)), "email": "ana@example.com"},
         {"type": "system", "id": "overdue-sweep"},
     ]
+
+
+def test_ledger_audit_verify_exits_1_naming_the_first_bad_event(
+    fresh_ledger: Ledger, fresh_database: str, two_tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, untouched = two_tenants
+    edited = _positions(fresh_database, tenant)[1]
+    with psycopg.connect(fresh_database) as conn:
+        conn.execute(
+            "UPDATE ledger_events SET state = state || ' '::bytea"
+            " WHERE notification_id = %s",
+            (edited,),
+        )
+    failed = run_cli(fresh_database, "audit", "verify")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert f"tenant {tenant}: first bad event at position {edited}:" in failed.stdout
+    assert str(untouched) not in failed.stdout
+    assert "1 broken" in failed.stdout
