@@ -110,9 +110,12 @@ class ChainedRecorder(PostgresApplicationRecorder):
                 "ON {schema}.{chain} (tenant_id, position)"
             ).format(**names),
         ]
-        # The head is read by index (tenant, position DESC); the event by its
-        # primary key. A missing event or state makes the hash NULL, which the
-        # NOT NULL column refuses: the whole save fails rather than chain a gap.
+        # One statement per event, queued in the pipeline after the events' insert:
+        # each reads the tenant's head by index (tenant, position DESC), which is
+        # the row its predecessor in the same save just wrote (a later statement
+        # of a transaction sees it), and the event by its primary key. A NULL
+        # state would make the hash NULL, which the NOT NULL column refuses: the
+        # whole save fails rather than chain a gap.
         self.chain_statement = SQL(
             "INSERT INTO {schema}.{chain} (position, tenant_id, hash) "
             "SELECT e.notification_id, %(tenant)s, sha256(coalesce(("
