@@ -30,14 +30,18 @@ from zoneinfo import ZoneInfo
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
+    ApplicationRecorder,
     IntegrityError,
     JSONTranscoder,
+    Mapper,
     StoredEvent,
     Transcoder,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import sql
 
+from application.actors import ActorMapper
+from application.chain import ChainedRecorder
 from application.passwords import Passwords
 from application.transcodings import DateAsISO, FastJSONTranscoder, FastUUIDAsHex
 from domain.base import LedgerAggregate, derived_id
@@ -177,6 +181,28 @@ class Ledger(Application[UUID]):
         self.passwords = passwords or Passwords()
         self._sequence_locks: dict[UUID, threading.Lock] = {}
         self._sequence_locks_guard = threading.Lock()
+        if isinstance(self.recorder, ChainedRecorder) and isinstance(
+            self.mapper, ActorMapper
+        ):
+            self.recorder.start_chain(self.mapper.tenant_of)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """The library's mapper, stamping the actor on every event it stores."""
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=ActorMapper
+        )
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """On PostgreSQL, the recorder that also keeps each tenant's hash chain."""
+        factory = self.factory
+        if not isinstance(factory, PostgresFactory):
+            return super().construct_recorder()
+        recorder = ChainedRecorder(
+            factory.datastore, events_table_name=f"{self.name.lower()}_events"
+        )
+        if factory.env_create_table():
+            recorder.create_table()
+        return recorder
 
     def _sequence_lock(self, reseller_id: UUID) -> threading.Lock:
         """Issues of one reseller queue up in this process instead of conflicting.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
+from application.actors import Actor, acting_as
 from application.gateway import (
     PartnerEvent,
     PartnerEventKind,
@@ -166,7 +167,8 @@ class WebhookReceiver:
         self, gateway: PaymentGateway, provider: str, event: PartnerEvent, entry: int
     ) -> WebhookReceipt:
         try:
-            receipt = self._apply(gateway, provider, event)
+            with acting_as(Actor.partner(provider)):
+                receipt = self._apply(gateway, provider, event)
         except Exception as error:
             # Nothing was recorded: the refusal (or the failure) is answered as such.
             self._settle(entry, _refusal(error), str(error))
