@@ -96,6 +96,33 @@ def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
     expect(page.get_by_role("button", name="Sair")).to_be_visible()
 
 
+def open_menu(page: Page, group: str, item: str) -> None:
+    """Open a menu group (when closed) and follow one of its links."""
+    menu = page.get_by_role("navigation", name="Menu principal")
+    link = menu.get_by_role("link", name=item, exact=True)
+    if not link.is_visible():
+        menu.get_by_text(group, exact=True).click()
+    link.click()
+
+
+def masked_cpf(cpf: str) -> str:
+    """A CPF as people type it: ``000.000.000-00``."""
+    return f"{cpf[:3]}.{cpf[3:6]}.{cpf[6:9]}-{cpf[9:]}"
+
+
+def br_date(iso: str) -> str:
+    """``aaaa-mm-dd`` → ``dd/mm/aaaa``."""
+    year, month, day = iso.split("-")
+    return f"{day}/{month}/{year}"
+
+
+def csrf_of(page: Page) -> str:
+    """The CSRF token the page's forms carry (the Sair form has one)."""
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert token
+    return token
+
+
 @pytest.fixture
 def tenant(api_url: str) -> Session:
     """A new reseller (signed up over the API) and its owner's API session."""

@@ -17,11 +17,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from api.deps import ContainerDep, LedgerDep, ViewsDep
 from api.schemas import ClientCreate, InvoiceCancel, InvoiceCreate
 from application.ledger import Ledger
+from domain.clients import ContactDetails
 from domain.contracts import TRANSITIONS as CONTRACT_TRANSITIONS
 from domain.contracts import ContractStatus
+from domain.documents import Document
 from domain.errors import (
     DomainError,
     DuplicateClientError,
+    InvalidInputError,
     InvalidTransitionError,
     NoActiveContractError,
     OpenContractExistsError,
@@ -103,6 +106,8 @@ async def create_client(
     }
     body = validate(ClientCreate, data, form) if form.ok else None
     if body is not None:
+        _precheck_client(form, body)
+    if body is not None and form.ok:
         try:
             recorded = ledger.register_client(user.reseller_id, **body.model_dump())
         except DuplicateClientError:
@@ -113,6 +118,21 @@ async def create_client(
             settled(views, recorded.position)
             return see_other("/painel/clientes?salvo=1")
     return render(request, "panel/client_form.html", {"form": form}, status_code=422)
+
+
+def _precheck_client(form: Form, body: ClientCreate) -> None:
+    """Every field's refusal at once (the command stops at the first one).
+
+    The same domain parsers the command runs; it runs them again when saving.
+    """
+    try:
+        Document.parse(body.document)
+    except InvalidInputError as error:
+        refusal(form, error)
+    try:
+        ContactDetails.parse(body.name, body.email, body.phone, body.city, body.state)
+    except InvalidInputError as error:
+        refusal(form, error)
 
 
 # -- client suggestions (contracts and invoices) ----------------------------------
@@ -504,7 +524,7 @@ def new_invoice(
     today = ledger.today()
     form = Form(
         values={
-            "issue_date": today.isoformat(),
+            "issue_date": formats.day(today),
             "reference_month": f"{today.month:02d}",
             "reference_year": f"{today.year:04d}",
         }
@@ -535,7 +555,6 @@ def _date_field(form: Form, name: str) -> str | None:
     except formats.FormatError as error:
         form.error(name, str(error))
         return None
-    form.values[name] = parsed.isoformat()  # the date picker shows it back
     return parsed.isoformat()
 
 
