@@ -90,3 +90,30 @@ def test_a_post_without_the_csrf_token_is_refused(
     assert [c["name"] for c in tenant.ok(tenant.get("/v1/clients"))["items"]] == [
         "Sem Token"
     ]
+
+
+def test_cancel_an_invoice_from_its_page(owner_page: Page, tenant: Session) -> None:
+    page = owner_page
+    client = tenant.billable_client(name="Loja Cancela")
+    created = tenant.invoice(client["id"])
+    assert created.status_code == 201, created.text
+    invoice_id = created.json()["id"]
+    page.goto(f"/painel/faturas/{invoice_id}")
+    expect(page.get_by_role("heading", name="Histórico")).to_be_visible()
+    # Without a reason: refused by the field, still open.
+    page.get_by_role("button", name="Cancelar").click()
+    assert (
+        error_of(page, "Motivo do cancelamento") == "deve ter ao menos 1 caractere(s)"
+    )
+    assert tenant.ok(tenant.get(f"/v1/invoices/{invoice_id}"))["status"] != "cancelled"
+    page.get_by_label("Motivo do cancelamento").fill("Cliente desistiu")
+    page.get_by_role("button", name="Cancelar").click()
+    expect(page.locator(f'[data-live-invoice="{invoice_id}"]')).to_have_text(
+        "Cancelada"
+    )
+    expect(page.get_by_role("cell", name="Cancelada", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Cancelar")).to_have_count(0)
+    assert tenant.ok(tenant.get(f"/v1/invoices/{invoice_id}"))["status"] == "cancelled"
+    # An id that is not an invoice of this tenant is the 404 page.
+    page.goto("/painel/faturas/nao-e-um-id")
+    expect(page.get_by_role("heading", name="Não encontrado")).to_be_visible()
