@@ -7,7 +7,14 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import br_date, masked_cpf, open_menu
-from tests.builders import PASSWORD, a_cpf, an_email, days_from_today, reference_of
+from tests.builders import (
+    PASSWORD,
+    a_cpf,
+    an_email,
+    clock_offset_days,
+    days_from_today,
+    reference_of,
+)
 from tests.e2e.conftest import Session
 
 
@@ -44,6 +51,12 @@ def log_in_after_a_wrong_password(page: Page, email: str) -> None:
     page.get_by_role("button", name="Entrar").click()
     expect(page).to_have_url(re.compile(r"/painel/clientes$"))
     expect(page.get_by_role("button", name="Sair")).to_be_visible()
+    # The session is an HttpOnly, SameSite=Lax cookie, Secure outside development
+    # (the shared server is in development only when the run moves its clock).
+    (session,) = [c for c in page.context.cookies() if c["name"] == "ledger_session"]
+    assert session["httpOnly"] is True
+    assert session["sameSite"] == "Lax"
+    assert session["secure"] is (clock_offset_days() == 0)
 
 
 def register_a_client(page: Page) -> str:
@@ -89,6 +102,11 @@ def contract_to_active(page: Page, name: str) -> None:
     page.get_by_role("button", name="Salvar").click()
     expect(page).to_have_url(re.compile(r"/painel/contratacoes\?salvo=1$"))
     expect(page.get_by_role("row").filter(has_text=name)).to_contain_text("Ativo")
+    # Suggestions as one types: no longer for a contract, now for an invoice.
+    word = name.split()[-1]
+    for purpose, expected in [("contrato", []), ("fatura", [name])]:
+        answer = page.request.get(f"/painel/clientes/sugestoes?para={purpose}&q={word}")
+        assert [item["value"] for item in answer.json()["items"]] == expected
 
 
 def issue_and_watch_it_registered(page: Page, name: str) -> str:
