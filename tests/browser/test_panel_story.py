@@ -103,7 +103,7 @@ def contract_to_active(page: Page, name: str) -> None:
     expect(page).to_have_url(re.compile(r"/painel/contratacoes\?salvo=1$"))
     expect(page.get_by_role("row").filter(has_text=name)).to_contain_text("Ativo")
     # Suggestions as one types: no longer for a contract, now for an invoice.
-    word = name.split()[-1]
+    word = name.rsplit(maxsplit=1)[-1]
     for purpose, expected in [("contrato", []), ("fatura", [name])]:
         answer = page.request.get(f"/painel/clientes/sugestoes?para={purpose}&q={word}")
         assert [item["value"] for item in answer.json()["items"]] == expected
