@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import Page, expect
 
@@ -24,6 +25,7 @@ def test_the_seed_story_in_the_panel(page: Page, tenant: Session) -> None:
     contract_to_active(page, name)
     invoice_id = issue_and_watch_it_registered(page, name)
     open_the_printable_invoice(page, invoice_id)
+    print_the_boleto(page, tenant, invoice_id)
     # The client pays through the sandbox (over HTTP); Faturas shows Pago by itself.
     paid = tenant.post(f"/v1/sandbox/invoices/{invoice_id}/pay", json={"method": "pix"})
     assert paid.status_code == 202, paid.text
@@ -159,3 +161,18 @@ def open_the_printable_invoice(page: Page, invoice_id: str) -> None:
     assert pdf.headers["content-disposition"].startswith("inline")
     assert pdf.body().startswith(b"%PDF")
     assert page.evaluate("window.stillTheSamePage") is True
+
+
+def print_the_boleto(page: Page, tenant: Session, invoice_id: str) -> None:
+    """The printable boleto opens with the session cookie too (the ERP links it)."""
+    deadline = time.monotonic() + 10
+    while True:  # the boletos view follows the log on its own
+        boletos = tenant.ok(tenant.get("/v1/erp/boletos"))["items"]
+        mine = [b for b in boletos if b["invoice_id"] == invoice_id]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    (boleto,) = mine
+    printed = page.request.get(f"/erp/boletos/{boleto['id']}/imprimir")
+    assert printed.status == 200
+    assert boleto["digitable_line"] in printed.text()
