@@ -17,8 +17,16 @@ Pieces:
 - ``web.forms``: ``read_form``, ``validate`` (the API's schema, errors in
   Portuguese by field), ``refusal`` (a domain error onto the form).
 - ``web.templating``: ``render`` and the menus (``PANEL``, ``ERP``).
-- ``web/templates/_forms.html``: the macros ``field``, ``select``, ``form_errors``,
-  ``csrf``; ``base.html``: the layout (menu, ERP/Painel link, Sair).
+- ``web.routing``: ``web_router``, ``see_other`` (303 after a POST), ``settled``
+  (wait for the views before redirecting, so the list shows what was saved) and
+  ``path_id`` (an id in the path, else the 404 page).
+- ``web/templates/_forms.html``: the macros ``field``, ``textarea``, ``select``,
+  ``form_errors``, ``csrf`` (import them ``with context``); ``base.html``: the
+  layout (menu, ERP/Painel link, Sair). Tables get ``class="cards"`` and a
+  ``data-label`` per cell to read as cards on a phone.
+- ``web/static/app.js``: ``data-suggest`` on an input with a ``<datalist>``
+  refreshes it from a JSON endpoint as one types; ``data-live-invoice`` badges
+  inside a ``data-live-endpoint`` element follow their status by polling.
 
 How to add a page (say ``/erp/boletos``):
 
