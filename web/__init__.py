@@ -58,7 +58,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from web.routes import auth, documents, panel
+from web.routes import auth, documents, fallback, panel
 from web.session import (
     ForbiddenError,
     LoginRequiredError,
@@ -69,6 +69,8 @@ from web.templating import render
 
 STATIC_URL = "/static/web"
 ROUTERS = (auth.router, documents.router, panel.router)
+"""Every screen's router; ``fallback`` (the 404 page under /painel and /erp) comes
+after them all, so add a new router here, not after ``install``."""
 
 
 def install(app: FastAPI) -> None:
@@ -78,7 +80,7 @@ def install(app: FastAPI) -> None:
         StaticFiles(directory=Path(__file__).parent / "static"),
         name="web-static",
     )
-    for router in ROUTERS:
+    for router in (*ROUTERS, fallback.router):
         app.include_router(router)
     app.add_exception_handler(LoginRequiredError, _to_login)
     app.add_exception_handler(ForbiddenError, _forbidden)

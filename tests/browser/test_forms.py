@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import csrf_of, masked_cpf
@@ -117,3 +119,8 @@ def test_cancel_an_invoice_from_its_page(owner_page: Page, tenant: Session) -> N
     # An id that is not an invoice of this tenant is the 404 page.
     page.goto("/painel/faturas/nao-e-um-id")
     expect(page.get_by_role("heading", name="Não encontrado")).to_be_visible()
+    # So is a screen that does not exist, in its area, with the way back.
+    page.get_by_role("link", name="ERP", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/erp$"))
+    expect(page.get_by_role("link", name="Painel de Revenda").first).to_be_visible()
+    expect(page.get_by_role("button", name="Sair")).to_be_visible()
