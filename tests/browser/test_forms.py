@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+import psycopg
 from playwright.sync_api import Page, expect
 
+from adapters.throttle import MAX_FAILURES
 from tests.browser.conftest import csrf_of, masked_cpf
-from tests.builders import a_cpf, an_email
+from tests.builders import PASSWORD, a_cpf, an_email
 from tests.e2e.conftest import Session
 
 
@@ -124,3 +126,37 @@ def test_cancel_an_invoice_from_its_page(owner_page: Page, tenant: Session) -> N
     expect(page).to_have_url(re.compile(r"/erp$"))
     expect(page.get_by_role("link", name="Painel de Revenda").first).to_be_visible()
     expect(page.get_by_role("button", name="Sair")).to_be_visible()
+
+
+def test_the_login_is_throttled_like_the_api(
+    page: Page, tenant: Session, api_database: str
+) -> None:
+    page.goto("/entrar")
+    token = csrf_of(page)
+    wrong = page.request.post(
+        "/entrar",
+        form={"email": tenant.email, "senha": "errada", "csrf_token": token},
+        max_redirects=0,
+    )
+    assert wrong.status == 401
+    assert "E-mail ou senha inválidos" in wrong.text()
+    # The same counter as the API's: that failure counted, and at the limit
+    # (set here rather than by ten slow wrong passwords) even the right one waits.
+    with psycopg.connect(api_database, autocommit=True) as conn:
+        counted = conn.execute(
+            "UPDATE api_login_failures SET failures = %s WHERE email = %s"
+            " RETURNING failures",
+            (MAX_FAILURES, tenant.email),
+        ).fetchall()
+    assert counted == [(MAX_FAILURES,)]
+    right = page.request.post(
+        "/entrar",
+        form={"email": tenant.email, "senha": PASSWORD, "csrf_token": token},
+        max_redirects=0,
+    )
+    assert right.status == 429
+    assert "Muitas tentativas" in right.text()
+    api = page.request.post(
+        "/v1/auth/token", form={"username": tenant.email, "password": PASSWORD}
+    )
+    assert api.status == 429
