@@ -32,12 +32,27 @@ def test_the_seed_story_in_the_panel(page: Page, tenant: Session) -> None:
     badge = page.locator(f'[data-live-invoice="{invoice_id}"]')
     expect(badge).to_have_text("Pago")
     assert page.evaluate("window.stillTheSamePage") is True
-    # And Pago it stays after a reload, filtered by status.
+    filter_the_invoices(page, name)
+
+
+def filter_the_invoices(page: Page, name: str) -> None:
+    """Pago it stays after a reload; filters by status, client and reference."""
+    row = page.get_by_role("row").filter(has_text="Mensalidade do sistema")
+    reference = reference_of(days_from_today(10))
+    month_year = f"{reference['reference_month']}/{reference['reference_year']}"
     page.get_by_label("Status").select_option(label="Pago")
+    page.get_by_label("Cliente").fill(name)
+    page.get_by_label("Referência").fill(month_year)
     page.get_by_role("button", name="Filtrar").click()
-    expect(
-        page.get_by_role("row").filter(has_text="Mensalidade do sistema")
-    ).to_contain_text("Pago")
+    expect(row).to_contain_text("Pago")
+    next_year = f"{reference['reference_month']}/{int(reference['reference_year']) + 1}"
+    page.get_by_label("Referência").fill(next_year)
+    page.get_by_role("button", name="Filtrar").click()
+    expect(page.get_by_text("Nenhuma fatura com estes filtros.")).to_be_visible()
+    page.get_by_label("Status").select_option(label="Aguardando Pagamento")
+    page.get_by_label("Referência").fill(month_year)
+    page.get_by_role("button", name="Filtrar").click()
+    expect(page.get_by_text("Nenhuma fatura com estes filtros.")).to_be_visible()
 
 
 def log_in_after_a_wrong_password(page: Page, email: str) -> None:
