@@ -52,25 +52,29 @@ How to add a page (say ``/erp/boletos``):
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from web.routes import auth, documents, fallback, panel
+from web.routes import auth, documents, panel
 from web.session import (
     ForbiddenError,
     LoginRequiredError,
     PageNotFoundError,
     login_url,
+    next_of,
+    session_user,
 )
 from web.templating import render
 
 STATIC_URL = "/static/web"
+HTTP_NOT_FOUND = 404
 ROUTERS = (auth.router, documents.router, panel.router)
-"""Every screen's router; ``fallback`` (the 404 page under /painel and /erp) comes
-after them all, so add a new router here, not after ``install``."""
+SCREEN_PREFIXES = ("/painel", "/erp")
 
 
 def install(app: FastAPI) -> None:
@@ -80,11 +84,36 @@ def install(app: FastAPI) -> None:
         StaticFiles(directory=Path(__file__).parent / "static"),
         name="web-static",
     )
-    for router in (*ROUTERS, fallback.router):
+    for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(LoginRequiredError, _to_login)
     app.add_exception_handler(ForbiddenError, _forbidden)
     app.add_exception_handler(PageNotFoundError, _not_found)
+    # A path under /painel or /erp that is no screen (a menu entry not built yet)
+    # is the 404 page of its area, not the API's JSON problem; any other 404 and
+    # every other error keep the API's handler.
+    api_handler = app.exception_handlers[StarletteHTTPException]
+
+    async def screens_not_found(request: Request, error: Exception) -> Response:
+        if (
+            isinstance(error, StarletteHTTPException)
+            and error.status_code == HTTP_NOT_FOUND
+            and request.method == "GET"
+            and _is_screen(request.url.path)
+        ):
+            if session_user(request) is None:
+                return RedirectResponse(login_url(next_of(request)), status_code=303)
+            return _not_found(request, error)
+        answer = api_handler(request, error)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return answer
+
+    app.add_exception_handler(StarletteHTTPException, screens_not_found)
+
+
+def _is_screen(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in SCREEN_PREFIXES)
 
 
 def _to_login(_request: Request, error: Exception) -> RedirectResponse:

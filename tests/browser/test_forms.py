@@ -126,6 +126,12 @@ def test_cancel_an_invoice_from_its_page(owner_page: Page, tenant: Session) -> N
     expect(page).to_have_url(re.compile(r"/erp$"))
     expect(page.get_by_role("link", name="Painel de Revenda").first).to_be_visible()
     expect(page.get_by_role("button", name="Sair")).to_be_visible()
+    page.goto("/painel/nao-existe")
+    expect(page.get_by_role("heading", name="Não encontrado")).to_be_visible()
+    # The API keeps its JSON problem for its own unknown paths.
+    api = page.request.get("/v1/nao-existe")
+    assert api.status == 404
+    assert api.headers["content-type"] == "application/problem+json"
 
 
 def test_the_login_is_throttled_like_the_api(
