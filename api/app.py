@@ -24,6 +24,7 @@ from api.routes import accounts, audit, billing, erp, panel, partner
 from api.settings import Settings
 from application.passwords import PasswordsBusyError
 from projections import set_aside
+from web import install as install_web
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
@@ -194,6 +195,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Prometheus metrics (loopback or the admin token): requests, lag, events."""
         check_metrics_access(request, container.settings)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    install_web(app)
 
     app.add_middleware(
         Idempotency,

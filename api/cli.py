@@ -68,6 +68,12 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     os.environ["LEDGER_HOST"] = host
     os.environ["LEDGER_PORT"] = str(port)
     with database(settings):
+        shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
+        console.print(
+            f"Painel de Revenda e ERP: http://{shown}:{port}/entrar\n"
+            f"API (OpenAPI): http://{shown}:{port}/docs",
+            soft_wrap=True,
+        )
         uvicorn.run(
             "api.app:create_app",
             factory=True,

@@ -98,6 +98,8 @@ _TYPES = {
     "string_type": "deve ser um texto",
     "string_too_short": "deve ter ao menos {min_length} caractere(s)",
     "string_too_long": "deve ter no máximo {max_length} caracteres",
+    "too_short": "deve ter ao menos {min_length} caractere(s)",
+    "too_long": "deve ter no máximo {max_length} caracteres",
     "string_pattern_mismatch": "não está no formato esperado",
     "literal_error": "deve ser um de: {expected}",
     "uuid_parsing": "não é um UUID válido",

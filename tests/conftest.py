@@ -29,6 +29,7 @@ from application.ledger import Ledger
 from application.passwords import Passwords
 from projections.followers import ProjectionRunner
 from projections.read_models import ReadModels
+from tests.e2e.server import SECRETS, running_server
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +97,24 @@ def fresh_ledger(fresh_database: str) -> Iterator[Ledger]:
         yield app
     finally:
         app.close()
+
+
+@pytest.fixture(scope="session")
+def api_database(database_url: str) -> Iterator[str]:
+    """The HTTP tests' own database (e2e, reliability and browser tests share it): its server's processes act on every invoice."""
+    dbname = f"ledger_api_{uuid4().hex[:10]}"
+    create_database(database_url, dbname)
+    try:
+        yield with_database(database_url, dbname)
+    finally:
+        drop_database(database_url, dbname)
+
+
+@pytest.fixture(scope="session")
+def api_url(
+    api_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = {"DATABASE_URL": api_database, **SECRETS}
+    with running_server(env, log) as base_url:
+        yield base_url

@@ -115,6 +115,17 @@ async def login(
     slots: a burst of logins can hold neither memory (argon2) nor the worker threads
     that serve other requests. One that waits ``HASH_WAIT_SECONDS`` is refused (503).
     """
+    user = await log_in(container, form.username, form.password)
+    token, lifetime = container.tokens.issue(user.id, user.reseller_id, user.role)
+    return TokenPublic(access_token=token, expires_in=lifetime)
+
+
+async def log_in(container: Container, username: str, password: str) -> User:
+    """The user these credentials name: throttled, in a hashing slot.
+
+    The API's token route and the web's ``/entrar`` both log in through here.
+    Raises ``ProblemError`` 401 (wrong), 429 (throttled) or ``PasswordsBusyError``.
+    """
     slots = _login_slots()
     acquired = False
     with anyio.move_on_after(HASH_WAIT_SECONDS):
@@ -123,7 +134,7 @@ async def login(
     if not acquired:
         raise PasswordsBusyError
     try:
-        return await run_in_threadpool(_log_in, form, container)
+        return await run_in_threadpool(_log_in, username, password, container)
     finally:
         slots.release()
 
@@ -138,10 +149,10 @@ def _login_slots() -> anyio.CapacityLimiter:
     return _slots[0]
 
 
-def _log_in(form: OAuth2PasswordRequestForm, container: Container) -> TokenPublic:
+def _log_in(username: str, password: str, container: Container) -> User:
     throttle = container.login_throttle
     try:
-        email: str | None = email_address(form.username)
+        email: str | None = email_address(username)
     except InvalidInputError:
         email = None  # no such login can exist: nothing to throttle
     if email is not None and (wait := throttle.retry_after(email)) is not None:
@@ -150,14 +161,13 @@ def _log_in(form: OAuth2PasswordRequestForm, container: Container) -> TokenPubli
             "too many failed logins for this e-mail; try again later",
             headers={"Retry-After": str(wait)},
         )
-    user = container.ledger.authenticate(form.username, form.password)
+    user = container.ledger.authenticate(username, password)
     if user is None:
         if email is not None:
             throttle.failed(email)
         raise unauthorized("wrong e-mail or password")
     throttle.succeeded(user.email)
-    token, lifetime = container.tokens.issue(user.id, user.reseller_id, user.role)
-    return TokenPublic(access_token=token, expires_in=lifetime)
+    return user
 
 
 @router.post(

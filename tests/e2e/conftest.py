@@ -1,16 +1,18 @@
-"""A real ``ledger serve`` process for the HTTP tests, and a small client for it."""
+"""A small client for the HTTP tests' ``ledger serve`` (``api_url``, in tests/conftest.py).
+
+The server itself is session-wide in tests/conftest.py, so the e2e, reliability and
+browser tests share one process and one database.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
 
-from api.database import create_database, drop_database, with_database
 from tests.builders import (
     PASSWORD,
     a_cnpj,
@@ -19,42 +21,22 @@ from tests.builders import (
     days_from_today,
     reference_of,
 )
-from tests.e2e.server import running_server
+from tests.e2e.server import ADMIN_TOKEN, SECRETS
 
-ADMIN_TOKEN = "admin-" + "t" * 40
-SECRETS = {
-    "LEDGER_SECRET_KEY": "k" * 40,
-    "LEDGER_WEBHOOK_SECRET": "w" * 40,
-    "LEDGER_ADMIN_TOKEN": ADMIN_TOKEN,
-    # The server runs outside development (DATABASE_URL): the tests pay through
-    # the sandbox's pay endpoint, which is then off unless enabled.
-    "LEDGER_SANDBOX_PAY": "true",
-}
+__all__ = [  # the tests and benchmarks import the server's secrets from here too
+    "ADMIN_TOKEN",
+    "DUE_IN_DAYS",
+    "ISSUED_DAYS_AGO",
+    "SECRETS",
+    "Session",
+    "login",
+    "new_tenant",
+]
+
 DUE_IN_DAYS = 10
 """A default invoice falls due this many days after the São Paulo today ..."""
 ISSUED_DAYS_AGO = 2
 """... and was issued this many days before it."""
-
-
-@pytest.fixture(scope="session")
-def api_database(database_url: str) -> Iterator[str]:
-    """The HTTP tests' own database: its server's processes act on every invoice."""
-    dbname = f"ledger_api_{uuid4().hex[:10]}"
-    create_database(database_url, dbname)
-    try:
-        yield with_database(database_url, dbname)
-    finally:
-        drop_database(database_url, dbname)
-
-
-@pytest.fixture(scope="session")
-def api_url(
-    api_database: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {"DATABASE_URL": api_database, **SECRETS}
-    with running_server(env, log) as base_url:
-        yield base_url
 
 
 class Session:

@@ -17,6 +17,15 @@ import httpx
 from tests.builders import CLOCK_OFFSET, clock_offset_days
 
 STARTUP_TIMEOUT_SECONDS = 60
+ADMIN_TOKEN = "admin-" + "t" * 40
+SECRETS = {
+    "LEDGER_SECRET_KEY": "k" * 40,
+    "LEDGER_WEBHOOK_SECRET": "w" * 40,
+    "LEDGER_ADMIN_TOKEN": ADMIN_TOKEN,
+    # The server runs outside development (DATABASE_URL): the tests pay through
+    # the sandbox's pay endpoint, which is then off unless enabled.
+    "LEDGER_SANDBOX_PAY": "true",
+}
 
 
 def clock_env() -> dict[str, str]:

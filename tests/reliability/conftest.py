@@ -1,5 +1,1 @@
-"""The reliability suite reuses the HTTP tests' server."""
-
-from tests.e2e.conftest import api_database, api_url
-
-__all__ = ["api_database", "api_url"]
+"""The reliability suite reuses the HTTP tests' server (``api_url``, tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""The screens' routers, one module per area."""
