@@ -24,9 +24,11 @@ from uuid import UUID
 
 import jwt
 from fastapi import Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from api.auth import COMMANDERS, HISTORIANS, UserCache, resolve_secret_key
 from api.bootstrap import Container
+from application.actors import Actor, set_actor
 from domain.errors import NotFoundError
 from domain.users import Role
 
@@ -276,11 +278,17 @@ def safe_next(value: str | None, default: str = "/painel") -> str:
     return value
 
 
-def require_user(request: Request) -> WebUser:
-    """A dependency: the session's user, or off to ``/entrar`` and back."""
-    user = session_user(request)
+async def require_user(request: Request) -> WebUser:
+    """A dependency: the session's user, or off to ``/entrar`` and back.
+
+    Async, like the API's ``current_caller``, so that the actor it sets belongs to
+    the request's own context and every event the page's command stores names the
+    person (a sync dependency runs in a thread whose context is then thrown away).
+    """
+    user = await run_in_threadpool(session_user, request)
     if user is None:
         raise LoginRequiredError(next_of(request) if request.method == "GET" else "")
+    set_actor(Actor.user(user.user_id, user.email))
     return user
 
 

@@ -33,6 +33,13 @@ def test_the_seed_story_in_the_panel(page: Page, tenant: Session) -> None:
     expect(badge).to_have_text("Pago")
     assert page.evaluate("window.stillTheSamePage") is True
     filter_the_invoices(page, name)
+    # Who did it: the invoice issued on the screen names the person, as the API does.
+    history = tenant.ok(tenant.get(f"/v1/invoices/{invoice_id}/events"))["items"]
+    assert history[0]["actor"] == {
+        "type": "user",
+        "id": history[0]["actor"]["id"],
+        "email": tenant.email,
+    }
 
 
 def filter_the_invoices(page: Page, name: str) -> None:
