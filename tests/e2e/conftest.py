@@ -29,6 +29,8 @@ SECRETS = {
     # The server runs outside development (DATABASE_URL): the tests pay through
     # the sandbox's pay endpoint, which is then off unless enabled.
     "LEDGER_SANDBOX_PAY": "true",
+    # The tests' webhook receivers listen on 127.0.0.1.
+    "LEDGER_OUTBOUND_ALLOW_LOCAL": "true",
 }
 DUE_IN_DAYS = 10
 """A default invoice falls due this many days after the São Paulo today ..."""
