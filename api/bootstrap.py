@@ -232,6 +232,12 @@ def background_workers(container: Container) -> list[Worker]:
     return workers
 
 
+def outbound_events(container: Container) -> OutboundEvents:
+    """The process that queues API clients' webhooks (its follower feeds it)."""
+    ledger = container.ledger
+    return OutboundEvents(ledger, container.outbound, PublicResources(ledger))
+
+
 def outbound_workers(container: Container) -> list[Worker]:
     """API clients' webhooks: the follower that queues them, the dispatcher."""
     settings = container.settings
@@ -244,13 +250,10 @@ def outbound_workers(container: Container) -> list[Worker]:
             concurrency=settings.outbound_concurrency,
         ),
     )
-    events = OutboundEvents(
-        container.ledger, container.outbound, PublicResources(container.ledger)
-    )
     follower = OutboxFollower(
         reader_of(container.ledger),
         container.database_url,
-        events,
+        outbound_events(container),
         on_queued=dispatcher.wake,
     )
     return [dispatcher, follower]

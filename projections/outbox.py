@@ -26,6 +26,7 @@ from psycopg import Cursor
 from projections import set_aside, tracking
 from projections.followers import DDL_LOCK, DEFAULT_PACING, Follower, Pacing
 from projections.reader import BATCH_SIZE, EventReader
+from projections.set_aside import RetryResult
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +122,33 @@ class OutboxFollower(Follower):
             return 0
         self._attempts.pop(position, None)
         return queued
+
+
+def retry_queuer(reader: EventReader, conninfo: str, queuer: Queuer) -> RetryResult:
+    """Queue again each event ``queuer`` set aside; forget those that now pass.
+
+    A retried event is queued behind nothing: it is older than what was queued
+    since, so it is the next one sent to its endpoints.
+    """
+    result = RetryResult()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for item in set_aside.listed(conn):
+            if item.follower != queuer.name:
+                continue
+            event = set_aside.event_at(reader, item.position)
+            try:
+                with conn.transaction(), conn.cursor() as cursor:
+                    queuer.enqueue(cursor, item.position, event)
+                    set_aside.forget(cursor, item.follower, item.position)
+            except Exception as error:  # noqa: BLE001 - kept and reported
+                with conn.transaction(), conn.cursor() as cursor:
+                    set_aside.record(
+                        cursor,
+                        set_aside.of_event(
+                            item.follower, item.position, event, error, 1
+                        ),
+                    )
+                result.failed.append(item.position)
+                continue
+            result.applied.append(item.position)
+    return result

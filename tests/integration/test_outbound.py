@@ -24,9 +24,9 @@ from api.bootstrap import reader_of
 from api.presenters import PublicResources
 from application.ledger import Ledger
 from application.outbound import OutboundEvents
-from domain.invoices import Charge
+from domain.invoices import Charge, Invoice
 from projections.followers import Pacing
-from projections.outbox import OutboxFollower
+from projections.outbox import OutboxFollower, retry_queuer
 from tests.builders import a_billable_client, a_reseller
 from tests.receiver import Receiver, running_receiver
 
@@ -299,3 +299,55 @@ def test_restarted_dispatcher_and_follower_deliver_each_event_once(
     assert [b["data"]["status"] for b in bodies[-2:]] == ["trial", "active"]
     assert {b["data"]["client_id"] for b in bodies[-2:]} == {str(another.id)}
     assert receiver.at("/other", delivered=False) == []  # another tenant's events
+
+
+class Flaky(PublicResources):
+    """The public shapes, except that one invoice cannot be shown (until healed)."""
+
+    def __init__(self, ledger: Ledger, broken: set[UUID]) -> None:
+        super().__init__(ledger)
+        self.broken = broken
+
+    def invoice(self, aggregate: Invoice) -> dict[str, Any]:
+        if aggregate.id in self.broken:
+            msg = "this invoice cannot be shown"
+            raise ValueError(msg)
+        return super().invoice(aggregate)
+
+
+def test_an_event_that_cannot_be_queued_is_set_aside_and_retried_later(
+    outbound: Outbound,
+) -> None:
+    ledger = outbound.ledger
+    outbound.follower.stop()
+    broken: set[UUID] = set()
+    queuer = OutboundEvents(ledger, outbound.store, Flaky(ledger, broken))
+    outbound.follower = OutboxFollower(
+        reader_of(ledger),
+        outbound.database,
+        queuer,
+        on_queued=outbound.dispatcher.wake,
+        pacing=Pacing(check_interval_seconds=0.1, restart_pause_seconds=0.01),
+        max_attempts=2,
+    )
+    reseller_id = a_reseller(ledger).reseller.id
+    client = a_billable_client(ledger, reseller_id)
+    with running_receiver() as receiver:
+        url = receiver.behave("/hook")
+        outbound.endpoint(reseller_id, url, ["invoice.issued"])
+        poison = issue(ledger, reseller_id, client.id)
+        broken.add(poison)
+        after = issue(ledger, reseller_id, client.id)
+        outbound.follower.start()
+        waited(receiver, lambda: len(receiver.at("/hook")) == 1, 10)
+        assert receiver.at("/hook")[0].json["data"]["id"] == str(after)
+
+        broken.clear()  # the cause is fixed: `ledger projections retry`
+        result = retry_queuer(reader_of(ledger), outbound.database, queuer)
+        assert (len(result.applied), result.failed) == (1, [])
+        outbound.dispatcher.wake()
+        waited(receiver, lambda: len(receiver.at("/hook")) == 2, 10)
+
+    assert receiver.at("/hook")[1].json["data"]["id"] == str(poison)
+    again = retry_queuer(reader_of(ledger), outbound.database, queuer)
+    assert (again.applied, again.failed) == ([], [])
