@@ -110,6 +110,12 @@ def test_endpoints_are_the_owners_and_each_tenants_own(
         "items": [],
         "next_cursor": None,
     }
+    keyed = {"url": "https://outro.example.com/h", "events": ["contract.changed"]}
+    headers = {"Idempotency-Key": "endpoint-1"}
+    first = tenant.post("/v1/webhook-endpoints", json=keyed, headers=headers)
+    again = tenant.post("/v1/webhook-endpoints", json=keyed, headers=headers)
+    assert tenant.ok(first, 201) == tenant.ok(again, 201)  # one endpoint, one secret
+    assert len(tenant.ok(tenant.get("/v1/webhook-endpoints"))["items"]) == 2
     assert tenant.http.delete(path).status_code == 204
     assert tenant.http.delete(path).status_code == 404
     assert tenant.get(f"{path}/deliveries").status_code == 404
