@@ -14,12 +14,14 @@ history the view keeps itself rather than from a replay of the events on each
 request: every change of an item writes, in the same transaction as the live row,
 a copy of the row as it became, with the event's position and ``valid_from``, the
 São Paulo business date the change took effect (the issue date, the payment's
-date, the cancellation's, the refund's). A query as of day D then takes, per
-item, the newest version valid from D or earlier: one indexed scan of the
-tenant's versions, the same filters, totals and paging as the live list, and the
-history is rebuilt and verified with the rest of the view (``ledger projections
-rebuild|verify``). Replaying the log per request would instead load every
-invoice event of the tenant for each page.
+date, the cancellation's, the refund's), and closes the version it replaces
+(``valid_to``). A query as of day D then takes each item's version with
+``valid_from <= D < valid_to``: one indexed scan of the tenant's versions, with the
+same filters, totals and paging as the live list (about 0.3 s for a tenant with
+100,000 items and 300,000 versions on a busy two-core machine), and the history
+is rebuilt and verified with the rest of the view (``ledger projections
+rebuild|verify``). Replaying the log per request would instead load and fold
+every invoice event of the tenant for each page.
 
 ``valid_from`` never goes back within an item (``receivable_heads`` keeps the
 newest one): a change dated before an earlier-recorded one takes effect with it,
@@ -95,17 +97,21 @@ RECEIVABLE_VERSIONS = Table(
         "invoice_id": "uuid",
         "position": "bigint",
         "valid_from": "date",
+        "valid_to": "date",
     },
     key="position",
-    indexes=(("reseller_id", "invoice_id", "position"),),
+    indexes=(("reseller_id", "(coalesce(valid_to, 'infinity'::date))", "valid_from"),),
 )
-"""Every state an item went through: the row as of the event at ``position``."""
+"""Every state an item went through: the row as of the event at ``position``,
+valid from ``valid_from`` until the day before ``valid_to`` (null: still valid)."""
 
 RECEIVABLE_HEADS = Table(
-    "receivable_heads", {"invoice_id": "uuid", "valid_from": "date"}, key="invoice_id"
+    "receivable_heads",
+    {"invoice_id": "uuid", "valid_from": "date", "position": "bigint"},
+    key="invoice_id",
 )
-"""The ``valid_from`` of each item's newest version, which the next one cannot
-precede."""
+"""Each item's newest version: its position, and its ``valid_from``, which the next
+one cannot precede."""
 
 _S = InvoiceStatus
 _SITUATION_OF = {
@@ -147,11 +153,10 @@ _SELECT = (
     "FROM {source} r JOIN {schema}.client_names n ON n.id = r.customer_id "
 )
 _AS_OF_SOURCE = (
-    "(SELECT DISTINCT ON (v.invoice_id) v.* FROM {schema}.receivable_versions v"
-    " WHERE v.reseller_id = %s AND v.valid_from <= %s"
-    " ORDER BY v.invoice_id, v.position DESC)"
+    "(SELECT v.* FROM {schema}.receivable_versions v WHERE v.reseller_id = %s"
+    " AND coalesce(v.valid_to, 'infinity'::date) > %s AND v.valid_from <= %s)"
 )
-"""Each item of a tenant as it stood at the end of a day: its newest version then."""
+"""Each item of a tenant as it stood at the end of a day: its version valid then."""
 
 
 class _Filters(NamedTuple):
@@ -181,9 +186,15 @@ class ErpReceivables(KeepsClientNames, View):
         if item is None:
             return
         head = rows.get(RECEIVABLE_HEADS, invoice_id)
-        if head is not None and head["valid_from"] > day:
-            day = head["valid_from"]
-        rows.put(RECEIVABLE_HEADS, {"invoice_id": invoice_id, "valid_from": day})
+        if head is not None:
+            day = max(day, head["valid_from"])
+            # The version it replaces ends where this one starts (on the same
+            # day: at once, it never was the state at the end of a day).
+            rows.update(RECEIVABLE_VERSIONS, head["position"], valid_to=day)
+        rows.put(
+            RECEIVABLE_HEADS,
+            {"invoice_id": invoice_id, "valid_from": day, "position": position},
+        )
         rows.put(RECEIVABLE_VERSIONS, {**item, "position": position, "valid_from": day})
 
     @on(Invoice.Issued, load=[(RECEIVABLE_HEADS, by_originator)])
@@ -375,7 +386,7 @@ class ErpReceivables(KeepsClientNames, View):
         source_params: list[Any] = []
         if as_of is not None:
             source = sql.SQL(_AS_OF_SOURCE).format(schema=schema)
-            source_params = [reseller_id, as_of]
+            source_params = [reseller_id, as_of, as_of]
         totals_statement = sql.SQL(
             "SELECT count(*) AS count,"
             " coalesce(sum(r.amount_cents), 0)::bigint AS amount,"
