@@ -44,6 +44,8 @@ class Receiver:
 
     url: str
     received: list[Received] = field(default_factory=list)
+    arrivals: list[tuple[str, float]] = field(default_factory=list)
+    """Every request's path and arrival time, as soon as it arrives."""
     behaviours: dict[str, Behaviour] = field(default_factory=dict)
     changed: threading.Condition = field(default_factory=threading.Condition)
 
@@ -72,8 +74,10 @@ class Receiver:
                 self.changed.wait(left)
         return True
 
-    def _answer(self, path: str) -> tuple[int, float]:
+    def _answer(self, path: str, arrived: float) -> tuple[int, float]:
         with self.changed:
+            self.arrivals.append((path, arrived))
+            self.changed.notify_all()
             behaviour = self.behaviours.setdefault(path, Behaviour())
             if behaviour.hang:
                 return 200, behaviour.hang
@@ -99,7 +103,7 @@ def running_receiver() -> Iterator[Receiver]:
             arrived = time.monotonic()
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length)
-            status, hang = receiver._answer(self.path)
+            status, hang = receiver._answer(self.path, arrived)
             headers = {k.lower(): v for k, v in self.headers.items()}
             if hang:
                 time.sleep(hang)  # longer than the sender waits: it hangs up
