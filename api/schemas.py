@@ -546,6 +546,18 @@ class AgingPublic(BaseModel):
 # -- audit ------------------------------------------------------------
 
 
+class ActorPublic(BaseModel):
+    """Who caused an event.
+
+    ``user`` (id, email), ``partner`` (id: the provider), ``system`` (id: the
+    process), or ``unknown`` (recorded before actors were).
+    """
+
+    type: Literal["user", "partner", "system", "unknown"]
+    id: str | None = None
+    email: str | None = None
+
+
 class HistoryEvent(BaseModel):
     """One event of an aggregate's history."""
 
@@ -553,6 +565,7 @@ class HistoryEvent(BaseModel):
     version: int
     type: str
     recorded_at: datetime
+    actor: ActorPublic
     data: dict[str, Any]
 
 
@@ -567,6 +580,10 @@ class AuditEvent(HistoryEvent):
 
     aggregate_id: UUID
     aggregate_type: str
+    hash: str | None = Field(
+        description="SHA-256 (hex) of the previous event's hash in the tenant's"
+        " chain and this event's stored bytes"
+    )
 
 
 class AuditPublic(BaseModel):
@@ -574,6 +591,53 @@ class AuditPublic(BaseModel):
 
     items: list[AuditEvent]
     next_after: int | None
+
+
+# -- billing settings -------------------------------------------------------------
+
+PercentIn = Annotated[
+    str,
+    Field(max_length=16),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$", "examples": ["2.00"]}
+    ),
+]
+"""A percentage typed as a decimal string; its range is the domain's to check."""
+
+
+class BillingSettingsUpdate(Strict):
+    """Billing settings to change; absent ones stay, ``null`` turns a day off."""
+
+    fine_percent: PercentIn | None = None
+    interest_monthly_percent: PercentIn | None = None
+    reminder_days_before_due: Annotated[int | None, Field(strict=True, ge=1, le=30)] = (
+        None
+    )
+    suspend_after_days_overdue: Annotated[
+        int | None, Field(strict=True, ge=1, le=365)
+    ] = None
+    auto_billing_day: Annotated[int | None, Field(strict=True, ge=1, le=28)] = None
+
+
+class BillingSettingsPublic(BaseModel):
+    """The reseller's billing settings: late fees, notices, dunning, auto billing."""
+
+    fine_percent: Percent
+    interest_monthly_percent: Percent
+    reminder_days_before_due: int | None
+    suspend_after_days_overdue: int | None
+    auto_billing_day: int | None
+
+
+class AuditVerification(BaseModel):
+    """The tenant's hash chain, recomputed from the stored events."""
+
+    ok: bool
+    events: int
+    head: str | None = Field(description="the hash of the tenant's last event (hex)")
+    first_bad_position: int | None = Field(
+        description="the first event whose stored bytes or order no longer match"
+    )
 
 
 # -- outbound webhooks ---------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
@@ -34,6 +35,10 @@ class ChargeRequest:
     payer_name: str
     payer_document: str
     payer_email: str
+    fine_percent: Decimal = Decimal(0)
+    """The fine once past due, in percent of the amount."""
+    interest_monthly_percent: Decimal = Decimal(0)
+    """Interest past due, in percent of the amount per month."""
 
 
 class ChargeRefusedError(Exception):
@@ -54,6 +59,10 @@ class PartnerEventKind(StrEnum):
     PAYMENT = "payment"
     REFUND = "refund"
     OVERDUE = "overdue"
+    CANCELLED = "cancelled"
+    """The partner cancelled (deleted) the charge on its side."""
+    PAYMENT_UNDONE = "payment_undone"
+    """The partner withdrew a payment it had notified (a cash receipt undone)."""
     OTHER = "other"
     """Anything else the partner reports: acknowledged and logged, nothing recorded."""
 
@@ -73,6 +82,15 @@ class PartnerEvent:
     amount_cents: int | None = None
     paid_at: datetime | None = None
     method: str | None = None
+    ledger_key: str | None = None
+    """What the ledger records the event under, when not its ``event_id``: a partner
+    that reports one payment in two events (confirmed, then received) keys both by
+    its payment, so that the second does not pay the invoice again."""
+
+    @property
+    def key(self) -> str:
+        """The id under which the ledger processes this event at most once."""
+        return self.ledger_key or self.event_id
 
 
 class WebhookUnauthenticatedError(Exception):
@@ -113,5 +131,12 @@ class PaymentGateway(Protocol):
         """Authenticate a webhook received at ``now`` (Unix time) and translate it.
 
         Raises ``WebhookUnauthenticatedError`` or ``WebhookMalformedError``.
+        """
+        ...
+
+    def translate_webhook(self, body: bytes) -> PartnerEvent:
+        """Translate the body of a delivery authenticated before (a replay).
+
+        Raises ``WebhookMalformedError``.
         """
         ...

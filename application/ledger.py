@@ -30,17 +30,22 @@ from zoneinfo import ZoneInfo
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
+    ApplicationRecorder,
     IntegrityError,
     JSONTranscoder,
+    Mapper,
     StoredEvent,
     Transcoder,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import sql
 
+from application.actors import ActorMapper
+from application.chain import ChainedRecorder
 from application.passwords import Passwords
 from application.transcodings import DateAsISO, FastJSONTranscoder, FastUUIDAsHex
 from domain.base import LedgerAggregate, derived_id
+from domain.billing import BillingSettings
 from domain.clients import Client, ContactDetails, client_id_for
 from domain.contracts import Contract, ContractStatus, contract_id_for
 from domain.credits import Credit, CreditNotFoundError
@@ -61,7 +66,6 @@ from domain.errors import (
 )
 from domain.invoices import (
     MAX_DESCRIPTION_LENGTH,
-    NO_PERCENT,
     Charge,
     Invoice,
     PaymentMethod,
@@ -177,6 +181,28 @@ class Ledger(Application[UUID]):
         self.passwords = passwords or Passwords()
         self._sequence_locks: dict[UUID, threading.Lock] = {}
         self._sequence_locks_guard = threading.Lock()
+        if isinstance(self.recorder, ChainedRecorder) and isinstance(
+            self.mapper, ActorMapper
+        ):
+            self.recorder.start_chain(self.mapper.tenant_of)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """The library's mapper, stamping the actor on every event it stores."""
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=ActorMapper
+        )
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """On PostgreSQL, the recorder that also keeps each tenant's hash chain."""
+        factory = self.factory
+        if not isinstance(factory, PostgresFactory):
+            return super().construct_recorder()
+        recorder = ChainedRecorder(
+            factory.datastore, events_table_name=f"{self.name.lower()}_events"
+        )
+        if factory.env_create_table():
+            recorder.create_table()
+        return recorder
 
     def _sequence_lock(self, reseller_id: UUID) -> threading.Lock:
         """Issues of one reseller queue up in this process instead of conflicting.
@@ -269,6 +295,28 @@ class Ledger(Application[UUID]):
         return self._load_in_tenant(
             Reseller, reseller_id, reseller_id, ResellerNotFoundError
         )
+
+    def billing_settings(self, reseller_id: UUID) -> BillingSettings:
+        """The reseller's billing settings in force."""
+        return self.get_reseller(reseller_id).billing_settings
+
+    def change_billing_settings(
+        self, reseller_id: UUID, changes: dict[str, Any]
+    ) -> Recorded[Reseller]:
+        """Change some of the reseller's billing settings (validated first).
+
+        Validation runs on the defaults before anything is loaded, so a bad value
+        is refused the same way whatever the state.
+        """
+        BillingSettings().changed(changes)
+
+        def command() -> Recorded[Reseller]:
+            reseller = self.get_reseller(reseller_id)
+            reseller.change_billing_settings(changes)
+            return Recorded(reseller, self._save_all(reseller))
+
+        with self._sequence_lock(reseller_id):
+            return self._retrying(command)
 
     def add_user(
         self, reseller_id: UUID, email: str, password: str, role: str
@@ -519,10 +567,13 @@ class Ledger(Application[UUID]):
         reference_year: str,
         issue_date: date | None = None,
         minimum_amount_cents: int = 1,
-        fine_percent: Decimal | str = NO_PERCENT,
-        interest_monthly_percent: Decimal | str = NO_PERCENT,
+        fine_percent: Decimal | str | None = None,
+        interest_monthly_percent: Decimal | str | None = None,
     ) -> Recorded[Invoice]:
         """Issue an invoice with the reseller's next code, atomically.
+
+        The fine and the interest are copied from the reseller's billing settings
+        unless given here.
 
         The input is validated before anything is loaded, so a bad request is
         refused the same way whatever the state; that includes an amount below
@@ -556,6 +607,7 @@ class Ledger(Application[UUID]):
                 raise NoActiveContractError(msg)
             reseller = self.get_reseller(reseller_id)
             code = reseller.assign_invoice_code(invoice_id)
+            settings = reseller.billing_settings
             invoice = Invoice.issue(
                 invoice_id=invoice_id,
                 reseller_id=reseller_id,
@@ -567,8 +619,12 @@ class Ledger(Application[UUID]):
                 issue_date=issued_on,
                 due_date=due_date,
                 period=period,
-                fine_percent=fine_percent,
-                interest_monthly_percent=interest_monthly_percent,
+                fine_percent=settings.fine_percent
+                if fine_percent is None
+                else fine_percent,
+                interest_monthly_percent=settings.interest_monthly_percent
+                if interest_monthly_percent is None
+                else interest_monthly_percent,
             )
             return Recorded(invoice, self._save_all(reseller, invoice))
 
@@ -787,6 +843,49 @@ class Ledger(Application[UUID]):
             invoice_id,
             NotificationKind.PAYMENT_REFUNDED,
             refund,
+        )
+
+    def record_partner_cancellation(
+        self,
+        *,
+        provider: str,
+        provider_event_id: str,
+        invoice_id: UUID,
+        cancelled_at: datetime,
+    ) -> NotificationRecorded:
+        """The partner deleted the charge: the invoice is cancelled, if still unpaid.
+
+        One the reseller cancelled already (the ledger asked the partner to delete
+        it) or one paid is left as it is: the notice is recorded as ignored.
+        """
+        reason = f"Cancelada pelo parceiro ({provider})"
+        return self._process_notification(
+            provider,
+            provider_event_id,
+            invoice_id,
+            NotificationKind.PAYMENT_DELETED,
+            lambda invoice: invoice.cancel(reason, cancelled_at),
+        )
+
+    def record_payment_undone(
+        self,
+        *,
+        provider: str,
+        provider_event_id: str,
+        invoice_id: UUID,
+        undone_at: datetime,
+    ) -> NotificationRecorded:
+        """The partner withdrew its latest payment: the invoice owes it again."""
+
+        def undo(invoice: Invoice) -> None:
+            invoice.undo_payment(undone_at)
+
+        return self._process_notification(
+            provider,
+            provider_event_id,
+            invoice_id,
+            NotificationKind.PAYMENT_UNDONE,
+            undo,
         )
 
     def record_overdue_notice(

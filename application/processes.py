@@ -27,6 +27,7 @@ from uuid import UUID
 
 from psycopg_pool import ConnectionPool
 
+from application.actors import Actor, acting_as, acting_for_itself
 from application.documents import DocumentRenderer, invoice_document
 from application.gateway import ChargeRefusedError, ChargeRequest, PaymentGateway
 from application.ledger import Ledger
@@ -53,6 +54,7 @@ class ChargeRegistration:
             event, Invoice.Issued | Invoice.RegistrationRetried | Invoice.Cancelled
         )
 
+    @acting_for_itself
     def react(self, event: Any) -> None:  # noqa: ANN401 - a handled event
         """Register or cancel; a partner outage raises and is retried later."""
         if isinstance(event, Invoice.Cancelled):
@@ -75,6 +77,8 @@ class ChargeRegistration:
             payer_name=client.name,
             payer_document=client.document,
             payer_email=client.email,
+            fine_percent=invoice.fine_percent,
+            interest_monthly_percent=invoice.interest_monthly_percent,
         )
         try:
             charge = self.gateway.register(request)
@@ -151,6 +155,7 @@ class InvoiceMailer:
         """Only registrations are mailed."""
         return isinstance(event, Invoice.Registered)
 
+    @acting_for_itself
     def react(self, event: Any) -> None:  # noqa: ANN401 - a handled event
         """Send the invoice unless done already; transient errors are retried."""
         invoice_id: UUID = event.originator_id
@@ -251,7 +256,8 @@ class Periodic:
     def _run(self) -> None:
         while not self._stopping.wait(self.interval_seconds):
             try:
-                self.task()
+                with acting_as(Actor.system(self.name)):
+                    self.task()
             except Exception:
                 log.warning(
                     "%s failed; it runs again next time", self.name, exc_info=True

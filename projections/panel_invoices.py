@@ -13,7 +13,12 @@ from uuid import UUID
 
 from psycopg import sql
 
-from domain.invoices import Invoice, InvoiceStatus, status_after_payment
+from domain.invoices import (
+    Invoice,
+    InvoiceStatus,
+    status_after_payment,
+    status_after_undo,
+)
 from domain.money import format_amount
 from projections.common import CLIENT_NAMES, KeepsClientNames
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
@@ -203,6 +208,35 @@ class PanelInvoices(KeepsClientNames, View):
             principal_paid_cents=principal,
             amount_fees_cents=row["amount_fees_cents"] + event.fees_cents,
             payments=json.dumps([*payments_of(row), payment]),
+            updated_at=event.timestamp,
+            **changes,
+        )
+
+    @on(Invoice.PaymentUndone, load=_LOAD)
+    def _payment_undone(
+        self, rows: Rows, event: Invoice.PaymentUndone, _position: int
+    ) -> None:
+        row = rows.get(INVOICES, event.originator_id)
+        if row is None:
+            return
+        principal = row["principal_paid_cents"] - event.principal_cents
+        fees = row["amount_fees_cents"] - event.fees_cents
+        undone = str(event.payment_id)
+        changes: dict[str, object] = {}
+        if not principal + fees:
+            changes = {"paid_at": None, "payment_method": None}
+        rows.update(
+            INVOICES,
+            event.originator_id,
+            status=status_after_undo(
+                InvoiceStatus(row["status"]),
+                principal,
+                row["due_date"],
+                event.undone_at,
+            ),
+            principal_paid_cents=principal,
+            amount_fees_cents=fees,
+            payments=json.dumps([p for p in payments_of(row) if p["id"] != undone]),
             updated_at=event.timestamp,
             **changes,
         )
