@@ -14,16 +14,19 @@ from adapters.asaas import AsaasGateway
 from adapters.documents import TemplateRenderer
 from adapters.idempotency import IdempotencyStore
 from adapters.mail import FileSender, SmtpSender
+from adapters.outbound import Dispatcher, DispatchSettings, OutboundStore
 from adapters.sandbox import SandboxGateway, WebhookDelivery
 from adapters.throttle import LoginThrottle
 from adapters.webhook_log import PostgresWebhookLog
 from api.auth import Tokens, resolve_secret_key, resolve_webhook_secret
 from api.database import eventsourcing_env
+from api.presenters import PublicResources
 from api.settings import Settings, SettingsError
 from application.documents import DocumentRenderer
 from application.gateway import PaymentGateway
 from application.ledger import Ledger
 from application.mail import MailSender
+from application.outbound import OutboundEvents
 from application.processes import (
     ChargeRegistration,
     InvoiceMailer,
@@ -32,6 +35,7 @@ from application.processes import (
 )
 from application.webhooks import WebhookReceiver
 from projections.followers import ProcessFollower, ProjectionRunner, Reactor
+from projections.outbox import OutboxFollower
 from projections.read_models import ReadModels
 from projections.reader import EventReader
 
@@ -121,6 +125,7 @@ class Container:
     webhooks: WebhookReceiver
     renderer: DocumentRenderer
     stores: list[Store]
+    outbound: OutboundStore
     delivery: WebhookDelivery | None = None
     runner: ProjectionRunner | None = None
     workers: list[Worker] = field(default_factory=list)
@@ -197,6 +202,7 @@ def build_container(
     idempotency = IdempotencyStore(pool)
     login_throttle = LoginThrottle(pool)
     webhook_log = PostgresWebhookLog(pool)
+    outbound = OutboundStore(pool)
     container = Container(
         settings=settings,
         database_url=url,
@@ -211,7 +217,8 @@ def build_container(
             ledger, {partner.gateway.name: partner.gateway}, webhook_log
         ),
         renderer=TemplateRenderer(),
-        stores=[idempotency, login_throttle, webhook_log, *partner.stores],
+        stores=[idempotency, login_throttle, webhook_log, outbound, *partner.stores],
+        outbound=outbound,
         delivery=partner.delivery,
     )
     in_process = (
@@ -245,7 +252,35 @@ def background_workers(container: Container) -> list[Worker]:
     )
     if container.delivery is not None:
         workers.append(container.delivery)
+    workers += outbound_workers(container)
     return workers
+
+
+def outbound_events(container: Container) -> OutboundEvents:
+    """The process that queues API clients' webhooks (its follower feeds it)."""
+    ledger = container.ledger
+    return OutboundEvents(ledger, container.outbound, PublicResources(ledger))
+
+
+def outbound_workers(container: Container) -> list[Worker]:
+    """API clients' webhooks: the follower that queues them, the dispatcher."""
+    settings = container.settings
+    dispatcher = Dispatcher(
+        container.pool,
+        DispatchSettings(
+            timeout_seconds=settings.outbound_timeout_seconds,
+            base_backoff_seconds=settings.outbound_backoff_seconds,
+            give_up_seconds=settings.outbound_retry_hours * 3600,
+            concurrency=settings.outbound_concurrency,
+        ),
+    )
+    follower = OutboxFollower(
+        reader_of(container.ledger),
+        container.database_url,
+        outbound_events(container),
+        on_queued=dispatcher.wake,
+    )
+    return [dispatcher, follower]
 
 
 def processes(container: Container) -> list[Reactor]:

@@ -24,7 +24,13 @@ from rich.progress import (
 from rich.table import Table
 
 from api import cli_webhooks
-from api.bootstrap import build_container, build_ledger, processes, reader_of
+from api.bootstrap import (
+    build_container,
+    build_ledger,
+    outbound_events,
+    processes,
+    reader_of,
+)
 from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
 from application.actors import Actor, set_actor
@@ -32,6 +38,7 @@ from application.chain import audit_all
 from application.processes import overdue_sweep
 from projections import maintenance, set_aside
 from projections.followers import retry_process
+from projections.outbox import retry_queuer
 from projections.reader import EventReader
 from projections.view import View
 
@@ -182,6 +189,8 @@ def _retry(settings: Settings) -> int:
         results = maintenance.retry(url, reader)
         for reactor in processes(container):
             results[reactor.name] = retry_process(reader, url, reactor)
+        queuer = outbound_events(container)
+        results[queuer.name] = retry_queuer(reader, url, queuer)
     finally:
         container.close()
     still = 0

@@ -65,6 +65,7 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [
         (r"must be two digits, 01 to 12", "deve ter dois dígitos, de 01 a 12"),
         (r"must be exactly four digits", "deve ter exatamente quatro dígitos"),
         (r"must not be before issue_date", "não pode ser anterior a issue_date"),
+        (r"must not be after today", "não pode ser posterior a hoje"),
         (
             r"must be at least the payment partner's minimum, (.+)",
             r"deve ser ao menos o mínimo do parceiro de pagamento, \1",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from api.schemas import (
     AgingBuckets,
@@ -18,6 +19,7 @@ from api.schemas import (
     PixPublic,
     ReceivablePublic,
 )
+from application.ledger import Ledger
 from domain.clients import Client
 from domain.contracts import Contract, ContractStatus
 from domain.credits import Credit
@@ -284,3 +286,31 @@ def aging_totals(rows: list[Row]) -> AgingBuckets:
     """The aging report's totals."""
     sums = {b: sum(r[b] for r in rows) for b in (*AGING_BUCKETS, "total")}
     return AgingBuckets(**{b: format_amount(v) for b, v in sums.items()})
+
+
+class PublicResources:
+    """Resources as their ``GET`` shows them, as JSON, for outbound webhooks.
+
+    ``application.outbound.Resources``, built by the very presenters of the routes.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def _name(self, reseller_id: UUID, client_id: UUID) -> str:
+        return self.ledger.get_client(reseller_id, client_id).name
+
+    def invoice(self, aggregate: Invoice) -> dict[str, Any]:
+        """An invoice's JSON."""
+        name = self._name(aggregate.reseller_id, aggregate.client_id)
+        return invoice(aggregate, name).model_dump(mode="json")
+
+    def contract(self, aggregate: Contract) -> dict[str, Any]:
+        """A contract's JSON."""
+        name = self._name(aggregate.reseller_id, aggregate.client_id)
+        return contract(aggregate, name).model_dump(mode="json")
+
+    def credit(self, aggregate: Credit) -> dict[str, Any]:
+        """A credit's JSON."""
+        name = self._name(aggregate.reseller_id, aggregate.customer_id)
+        return credit(aggregate, name).model_dump(mode="json")

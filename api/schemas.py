@@ -638,3 +638,66 @@ class AuditVerification(BaseModel):
     first_bad_position: int | None = Field(
         description="the first event whose stored bytes or order no longer match"
     )
+
+
+# -- outbound webhooks ---------------------------------------------------------------
+
+OutboundTypeCode = Literal[
+    "invoice.issued",
+    "invoice.registered",
+    "invoice.paid",
+    "invoice.partially_paid",
+    "invoice.overdue",
+    "invoice.cancelled",
+    "invoice.refunded",
+    "invoice.failed",
+    "contract.changed",
+    "credit.created",
+]
+"""The event types an endpoint may subscribe to (``application.outbound``)."""
+
+
+class WebhookEndpointCreate(Strict):
+    """A URL of the API client and the event types it wants delivered there."""
+
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    events: Annotated[list[OutboundTypeCode], Field(min_length=1, max_length=10)]
+
+
+class WebhookEndpointPublic(BaseModel):
+    """An endpoint (its secret is shown only when it is created)."""
+
+    id: UUID
+    url: str
+    events: list[str]
+    created_at: datetime
+
+
+class WebhookEndpointCreated(WebhookEndpointPublic):
+    """A new endpoint with the secret its deliveries are signed with."""
+
+    secret: str
+
+
+class WebhookEndpointsPublic(BaseModel):
+    """The tenant's endpoints, oldest first."""
+
+    items: list[WebhookEndpointPublic]
+
+
+class WebhookDeliveryPublic(BaseModel):
+    """One event queued for an endpoint and how its delivery stands."""
+
+    event_id: UUID
+    type: str
+    status: Literal["pending", "delivered", "failing"]
+    attempts: int
+    last_status_code: int | None
+    next_attempt_at: datetime | None
+
+
+class WebhookDeliveriesPublic(BaseModel):
+    """An endpoint's deliveries, newest event first."""
+
+    items: list[WebhookDeliveryPublic]
+    next_cursor: str | None

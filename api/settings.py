@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     """How often ``ledger serve`` marks unpaid invoices past their due date overdue."""
     outbox_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
     """First retry delay of the sandbox's webhook deliveries (doubling each time)."""
+    outbound_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """How long an API client's endpoint gets to answer one delivery."""
+    outbound_backoff_seconds: float = Field(default=10.0, gt=0, le=3600)
+    """First retry delay of an outbound webhook (doubling, up to an hour)."""
+    outbound_retry_hours: float = Field(default=24.0, ge=24, le=24 * 30)
+    """How long a delivery is retried after its first attempt before ``failing``."""
+    outbound_concurrency: int = Field(default=8, ge=1, le=64)
+    """Outbound deliveries in flight at once (one per endpoint at a time)."""
+    outbound_allow_local: bool = False
+    """Endpoints on this machine or a private network outside development too."""
     sandbox_pay: bool = False
     """``POST /v1/sandbox/invoices/{id}/pay`` outside development (else 404)."""
     run_projections: bool = True
@@ -123,6 +133,11 @@ class Settings(BaseSettings):
     def sandbox_pay_enabled(self) -> bool:
         """The sandbox's pay button: in development, or when explicitly enabled."""
         return self.development or self.sandbox_pay
+
+    @property
+    def outbound_local_allowed(self) -> bool:
+        """Endpoints at 127.0.0.1 and private addresses: development, or opted in."""
+        return self.development or self.outbound_allow_local
 
     @property
     def own_url(self) -> str:

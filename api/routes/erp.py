@@ -77,11 +77,22 @@ def list_receivables(
     due_from: DateQuery = None,
     due_to: DateQuery = None,
     overdue: bool | None = None,
+    as_of: DateQuery = None,
     limit: Limit = 50,
     cursor: Cursor = None,
     after: After = None,
 ) -> ReceivablesPublic:
-    """Accounts receivable by due date, with totals over every match."""
+    """Accounts receivable by due date, with totals over every match.
+
+    With ``as_of``, as they stood at the end of that São Paulo day (not later
+    than today: a day that has not ended has no closing state).
+    """
+    if as_of is not None and as_of > ledger.today():
+        raise ProblemError(
+            422,
+            "as_of: must not be after today",
+            errors=[{"loc": ["query", "as_of"], "msg": "must not be after today"}],
+        )
     wait_after(views, after)
     page = views.receivables.query(
         caller.reseller_id,
@@ -93,6 +104,7 @@ def list_receivables(
         due_from=due_from,
         due_to=due_to,
         overdue=overdue,
+        as_of=as_of,
         limit=limit,
         cursor=cursor,
     )

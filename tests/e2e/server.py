@@ -25,6 +25,8 @@ SECRETS = {
     # The server runs outside development (DATABASE_URL): the tests pay through
     # the sandbox's pay endpoint, which is then off unless enabled.
     "LEDGER_SANDBOX_PAY": "true",
+    # The tests' webhook receivers listen on 127.0.0.1, which production refuses.
+    "LEDGER_OUTBOUND_ALLOW_LOCAL": "true",
 }
 
 
