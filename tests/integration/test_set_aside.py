@@ -306,6 +306,12 @@ class CountingRenderer:
         self.pdfs += 1
         return b"%PDF-1.4 " + str(document.code).encode()
 
+    def mail_html(self, document: InvoiceDocument, intro: str) -> str:
+        return f"<p>{intro}</p>{self.html(document)}"
+
+    def images(self, document: InvoiceDocument) -> dict[str, bytes]:  # noqa: ARG002 - none
+        return {}
+
 
 class ScriptedSender:
     """Fails as scripted (one outcome per call), then sends."""
