@@ -28,6 +28,7 @@ from application.processes import (
     InvoiceMailer,
     Periodic,
     overdue_sweep,
+    reminder_sweep,
 )
 from application.webhooks import WebhookReceiver
 from projections.followers import ProcessFollower, ProjectionRunner, Reactor
@@ -219,6 +220,13 @@ def background_workers(container: Container) -> list[Worker]:
             lambda: overdue_sweep(ledger, views.invoices.past_due),
         )
     )
+    workers.append(
+        Periodic(
+            "reminder-sweep",
+            container.settings.overdue_sweep_seconds,
+            lambda: reminder_sweep(ledger, views.invoices.reminder_candidates),
+        )
+    )
     if container.delivery is not None:
         workers.append(container.delivery)
     return workers
@@ -232,7 +240,6 @@ def processes(container: Container) -> list[Reactor]:
             container.ledger,
             container.renderer,
             mail_sender(container.settings),
-            container.pool,
             container.settings.mail_from,
         ),
     ]

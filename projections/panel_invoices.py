@@ -7,13 +7,20 @@ they paid: principal and late fees; the balance is derived from the status.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date
 from typing import Any, ClassVar
 from uuid import UUID
 
 from psycopg import sql
 
-from domain.invoices import Invoice, InvoiceStatus, status_after_payment
+from domain.invoices import (
+    MAX_REMINDER_DAYS,
+    Invoice,
+    InvoiceStatus,
+    NoticeKind,
+    status_after_payment,
+)
 from domain.money import format_amount
 from projections.common import CLIENT_NAMES, KeepsClientNames
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
@@ -49,6 +56,8 @@ INVOICES = Table(
         "paid_at": "timestamptz",
         "payment_method": "text",
         "failure_reason": "text",
+        "notices": "text",
+        "reminder_requested": "boolean",
         "created_at": "timestamptz",
         "updated_at": "timestamptz",
     },
@@ -64,6 +73,15 @@ _SELECT = (
     "SELECT i.*, n.name AS client_name FROM {0}.invoices i "
     "JOIN {0}.client_names n ON n.id = i.client_id "
 )
+
+
+def notices_of(row: Row) -> list[dict[str, object]]:
+    """The notices of an invoice row (sent or refused), as the API shows them.
+
+    Rows written before notices were kept have none.
+    """
+    notices: list[dict[str, object]] = json.loads(row.get("notices") or "[]")
+    return notices
 
 
 def payments_of(row: Row) -> list[dict[str, object]]:
@@ -99,6 +117,8 @@ class PanelInvoices(KeepsClientNames, View):
                 "fine_percent": event.fine_percent,
                 "interest_monthly_percent": event.interest_monthly_percent,
                 "payments": "[]",
+                "notices": "[]",
+                "reminder_requested": False,
                 "issue_date": event.issue_date,
                 "due_date": event.due_date,
                 "reference_month": event.reference_month,
@@ -207,6 +227,41 @@ class PanelInvoices(KeepsClientNames, View):
             **changes,
         )
 
+    @on(Invoice.NoticeRequested, load=_LOAD)
+    def _notice_requested(
+        self, rows: Rows, event: Invoice.NoticeRequested, _position: int
+    ) -> None:
+        if event.kind == NoticeKind.REMINDER and rows.get(
+            INVOICES, event.originator_id
+        ):
+            rows.update(INVOICES, event.originator_id, reminder_requested=True)
+
+    @on(Invoice.NoticeSent, load=_LOAD)
+    def _notice_sent(
+        self, rows: Rows, event: Invoice.NoticeSent, _position: int
+    ) -> None:
+        self._add_notice(
+            rows, event, {"kind": event.kind, "sent_at": event.sent_at.isoformat()}
+        )
+
+    @on(Invoice.NoticeFailed, load=_LOAD)
+    def _notice_failed(
+        self, rows: Rows, event: Invoice.NoticeFailed, _position: int
+    ) -> None:
+        notice = {
+            "kind": event.kind,
+            "failed_at": event.failed_at.isoformat(),
+            "reason": event.reason,
+        }
+        self._add_notice(rows, event, notice)
+
+    @staticmethod
+    def _add_notice(rows: Rows, event: Any, notice: Mapping[str, object]) -> None:  # noqa: ANN401 - a notice event
+        row = rows.get(INVOICES, event.originator_id)
+        if row is not None:
+            notices = json.dumps([*notices_of(row), notice])
+            rows.update(INVOICES, event.originator_id, notices=notices)
+
     @on(Invoice.Cancelled, load=_LOAD)
     def _cancelled(self, rows: Rows, event: Invoice.Cancelled, _position: int) -> None:
         rows.update(
@@ -265,6 +320,28 @@ class PanelInvoices(KeepsClientNames, View):
             sql.Identifier(self.schema)
         )
         return self.fetch_one(statement, (reseller_id, invoice_id))
+
+    def reminder_candidates(
+        self, today: date, limit: int = 1000
+    ) -> list[tuple[UUID, UUID, date]]:
+        """Unpaid invoices due soon with no reminder claimed yet, of every tenant.
+
+        ``(id, reseller_id, due_date)`` of those due in the next 30 days (the
+        longest reminder).
+        """
+        statement = sql.SQL(
+            "SELECT id, reseller_id, due_date FROM {}.invoices"
+            " WHERE status IN ({}, {}) AND due_date > %s"
+            " AND due_date <= %s + {} AND reminder_requested IS NOT TRUE"
+            " ORDER BY due_date LIMIT %s"
+        ).format(
+            sql.Identifier(self.schema),
+            sql.Literal(InvoiceStatus.AWAITING_PAYMENT),
+            sql.Literal(InvoiceStatus.PARTIALLY_PAID),
+            sql.Literal(MAX_REMINDER_DAYS),
+        )
+        rows = self.fetch_all(statement, (today, today, limit))
+        return [(row["id"], row["reseller_id"], row["due_date"]) for row in rows]
 
     def past_due(self, today: date, limit: int = 1000) -> list[UUID]:
         """Invoices of every tenant still awaiting a payment due before ``today``."""
