@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 
 from domain.boleto import Boleto, line_to_barcode
 from domain.pix import PixCode
-from tests.e2e.conftest import SECRETS, Session, login, new_tenant
+from tests.e2e.conftest import SECRETS, Session, new_tenant
 from tests.e2e.server import free_port, running_server
 
 
@@ -115,44 +115,6 @@ def test_html_pdf_and_the_boleto_print_show_the_registered_invoice(
     printed = tenant.get(f"/v1/erp/boletos/{boleto['id']}/print")
     assert printed.status_code == 200
     assert invoice["boleto"]["digitable_line"] in printed.text
-
-
-def test_each_registered_invoice_is_mailed_once_with_its_pdf(
-    inbox: Inbox, smtp_port: int, fresh_database: str, tmp_path: Path
-) -> None:
-    env = {
-        "DATABASE_URL": fresh_database,
-        **SECRETS,
-        "LEDGER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
-        "LEDGER_MAIL_FROM": "faturas@revenda.example",
-    }
-    with running_server(env, tmp_path / "serve.log") as base_url:
-        session = new_tenant(base_url)
-        reseller = session.ok(session.get("/v1/me"))["reseller"]["name"]
-        invoice = registered(session)
-        (message,) = inbox.wait_for(1)
-        (notice,) = noticed(session, invoice["id"])  # recorded before the restart
-        assert notice["kind"] == "invoice"
-        assert notice["sent_at"] is not None
-    # After a restart the mailer goes on from where it was: it mails the invoices
-    # in log order, so once a later invoice's mail is in, a second copy of the
-    # first would already have come.
-    with running_server(env, tmp_path / "serve.log") as base_url:
-        later = registered(login(base_url, session.email, session.reseller_id))
-        inbox.wait_for(2, timeout=60)
-    subjects = [str(m["Subject"]) for m in inbox.messages]
-    assert subjects == [subject_of(invoice, reseller), subject_of(later, reseller)]
-    assert message["From"].addresses[0].addr_spec == "faturas@revenda.example"
-    assert message["From"].addresses[0].display_name == reseller
-    assert message["Subject"] == subject_of(invoice, reseller)
-    assert str(message["To"]).startswith("c-")  # the client's address
-    html = message.get_body(preferencelist=("html",))
-    assert html is not None
-    assert invoice["boleto"]["digitable_line"] in html.get_content()
-    (attachment,) = list(message.iter_attachments())  # the images are inline
-    assert attachment.get_content_type() == "application/pdf"
-    assert attachment.get_filename() == f"fatura-{invoice['code']}.pdf"
-    assert attachment.get_content().startswith(b"%PDF-")
 
 
 def test_an_smtp_outage_is_retried_until_the_mail_goes(
