@@ -141,7 +141,7 @@ class TemplateRenderer:
         if can_pay and document.barcode and document.pix_emv:
             if mail:
                 barcode = Markup(
-                    '<img src="cid:{}" alt="Código de barras" width="389" height="49">'
+                    '<img src="cid:{}" alt="Código de barras" width="425" height="50">'
                 ).format(BARCODE_CID)
                 qr = Markup(
                     '<img src="cid:{}" alt="QR code Pix" width="150" height="150">'
