@@ -27,8 +27,8 @@ from application.processes import (
     ChargeRegistration,
     InvoiceMailer,
     Periodic,
+    notice_sweep,
     overdue_sweep,
-    reminder_sweep,
 )
 from application.webhooks import WebhookReceiver
 from projections.followers import ProcessFollower, ProjectionRunner, Reactor
@@ -222,9 +222,9 @@ def background_workers(container: Container) -> list[Worker]:
     )
     workers.append(
         Periodic(
-            "reminder-sweep",
+            "notice-sweep",
             container.settings.overdue_sweep_seconds,
-            lambda: reminder_sweep(ledger, views.invoices.reminder_candidates),
+            lambda: notice_sweep(ledger, views.invoices.notice_candidates),
         )
     )
     if container.delivery is not None:

@@ -26,7 +26,7 @@ from rich.table import Table
 from api.bootstrap import build_container, build_ledger, processes, reader_of
 from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
-from application.processes import overdue_sweep, reminder_sweep
+from application.processes import notice_sweep, overdue_sweep
 from projections import maintenance, set_aside
 from projections.followers import retry_process
 from projections.reader import EventReader
@@ -107,16 +107,16 @@ def tick(settings: Settings, today: date | None = None) -> int:
             marked = overdue_sweep(
                 container.ledger, container.read_models.invoices.past_due, today
             )
-            reminded = reminder_sweep(
+            reminded = notice_sweep(
                 container.ledger,
-                container.read_models.invoices.reminder_candidates,
+                container.read_models.invoices.notice_candidates,
                 today,
             )
         finally:
             container.started = True
             container.close()
     console.print(f"{marked} invoice(s) marked overdue")
-    console.print(f"{reminded} reminder(s) due")
+    console.print(f"{reminded} notice(s) due")
     return 0
 
 

@@ -700,6 +700,17 @@ class Ledger(Application[UUID]):
 
         return self._change_invoice(invoice_id, change)
 
+    def request_overdue_notice(
+        self, invoice_id: UUID, as_of: date
+    ) -> Recorded[Invoice]:
+        """Claim the overdue notice of a partly paid invoice past due; else nothing."""
+
+        def change(invoice: Invoice) -> None:
+            if invoice.overdue_notice_is_due(as_of):
+                invoice.request_notice(NoticeKind.OVERDUE, as_of)
+
+        return self._change_invoice(invoice_id, change)
+
     def record_notice_sent(
         self, invoice_id: UUID, kind: NoticeKind
     ) -> Recorded[Invoice]:

@@ -12,8 +12,9 @@ the event after the last one tracked, repeats nothing harmful.
 * ``InvoiceMailer``: e-mail the client each notice of an invoice once (the invoice
   when registered, a claimed reminder, the overdue notice, the receipt); a message
   refused for good is recorded and skipped.
-* ``reminder_sweep``: claim the reminders due today (the reseller's
-  ``reminder_days_before_due``), for the mailer to send.
+* ``notice_sweep``: claim the reminders due today (the reseller's
+  ``reminder_days_before_due``) and the overdue notices of invoices paid in part,
+  for the mailer to send.
 * ``overdue_sweep``: mark overdue every invoice still awaiting a payment that was due
   before today.
 """
@@ -121,7 +122,7 @@ def _reason(text: str) -> str:
 class InvoiceMailer:
     """E-mails the client each notice of an invoice, once.
 
-    The invoice when registered, the reminder when claimed (``reminder_sweep``),
+    The invoice when registered, the reminder when claimed (``notice_sweep``),
     the overdue notice when it became overdue, the receipt when paid.
 
     Each outcome is an event on the invoice (``NoticeSent``, ``NoticeFailed``), so a
@@ -224,33 +225,6 @@ def applies(kind: NoticeKind, invoice: Invoice) -> bool:
     return invoice.status in UNPAID
 
 
-def reminder_sweep(
-    ledger: Ledger,
-    candidates: Callable[[date], Iterable[tuple[UUID, UUID, date]]],
-    today: date | None = None,
-) -> int:
-    """Claim the reminders due as of ``today``; return how many.
-
-    A reminder is due once the reseller's ``reminder_days_before_due`` is reached.
-
-    The mailer sends each claimed reminder. ``candidates`` gives ``(invoice id,
-    reseller id, due date)`` of unpaid invoices due soon with no reminder claimed.
-    """
-    day = today or ledger.today()
-    days_of: dict[UUID, int | None] = {}
-    claimed = 0
-    for invoice_id, reseller_id, due_date in candidates(day):
-        if reseller_id not in days_of:
-            reseller = ledger.get_reseller(reseller_id)
-            days_of[reseller_id] = reseller.reminder_days_before_due
-        days = days_of[reseller_id]
-        if days is None or (due_date - day).days > days:
-            continue
-        recorded = ledger.request_reminder(invoice_id, day, days)
-        claimed += recorded.position is not None
-    return claimed
-
-
 def overdue_sweep(
     ledger: Ledger,
     candidates: Callable[[date], Iterable[UUID]],
@@ -263,6 +237,37 @@ def overdue_sweep(
         recorded = ledger.mark_overdue(invoice_id, day)
         marked += recorded.position is not None
     return marked
+
+
+def notice_sweep(
+    ledger: Ledger,
+    candidates: Callable[[date], Iterable[tuple[UUID, UUID, date]]],
+    today: date | None = None,
+) -> int:
+    """Claim the notices due as of ``today`` for the mailer; return how many.
+
+    A reminder is due once the reseller's ``reminder_days_before_due`` is reached;
+    the overdue notice of an invoice paid in part once its due date has passed (one
+    awaiting payment gets it when it becomes overdue). ``candidates`` gives
+    ``(invoice id, reseller id, due date)`` of unpaid invoices that may need one.
+    """
+    day = today or ledger.today()
+    days_of: dict[UUID, int | None] = {}
+    claimed = 0
+    for invoice_id, reseller_id, due_date in candidates(day):
+        if due_date < day:
+            recorded = ledger.request_overdue_notice(invoice_id, day)
+            claimed += recorded.position is not None
+            continue
+        if reseller_id not in days_of:
+            reseller = ledger.get_reseller(reseller_id)
+            days_of[reseller_id] = reseller.reminder_days_before_due
+        days = days_of[reseller_id]
+        if days is None or (due_date - day).days > days:
+            continue
+        recorded = ledger.request_reminder(invoice_id, day, days)
+        claimed += recorded.position is not None
+    return claimed
 
 
 class Periodic:

@@ -600,6 +600,19 @@ class Invoice(LedgerAggregate):
             and not self.notice_done(NoticeKind.REMINDER)
         )
 
+    def overdue_notice_is_due(self, today: date) -> bool:
+        """Whether a partly paid invoice past its due date still owes its notice.
+
+        An invoice awaiting payment gets it when it becomes overdue; one paid in
+        part never becomes overdue, so the sweep claims its notice instead.
+        """
+        return (
+            self.status is InvoiceStatus.PARTIALLY_PAID
+            and self.due_date < today
+            and NoticeKind.OVERDUE not in self.notices_requested
+            and not self.notice_done(NoticeKind.OVERDUE)
+        )
+
     def request_notice(self, kind: NoticeKind, as_of: date) -> None:
         """Claim a notice once; a second claim of the same kind is refused."""
         if kind in self.notices_requested or self.notice_done(kind):

@@ -58,6 +58,7 @@ INVOICES = Table(
         "failure_reason": "text",
         "notices": "text",
         "reminder_requested": "boolean",
+        "overdue_requested": "boolean",
         "created_at": "timestamptz",
         "updated_at": "timestamptz",
     },
@@ -82,6 +83,16 @@ def notices_of(row: Row) -> list[dict[str, object]]:
     """
     notices: list[dict[str, object]] = json.loads(row.get("notices") or "[]")
     return notices
+
+
+def _claimed(kind: str) -> dict[str, bool]:
+    """The flag that keeps the notice sweep from claiming ``kind`` again."""
+    flags = {
+        NoticeKind.REMINDER: "reminder_requested",
+        NoticeKind.OVERDUE: "overdue_requested",
+    }
+    flag = flags.get(NoticeKind(kind))
+    return {flag: True} if flag else {}
 
 
 def payments_of(row: Row) -> list[dict[str, object]]:
@@ -119,6 +130,7 @@ class PanelInvoices(KeepsClientNames, View):
                 "payments": "[]",
                 "notices": "[]",
                 "reminder_requested": False,
+                "overdue_requested": False,
                 "issue_date": event.issue_date,
                 "due_date": event.due_date,
                 "reference_month": event.reference_month,
@@ -231,10 +243,8 @@ class PanelInvoices(KeepsClientNames, View):
     def _notice_requested(
         self, rows: Rows, event: Invoice.NoticeRequested, _position: int
     ) -> None:
-        if event.kind == NoticeKind.REMINDER and rows.get(
-            INVOICES, event.originator_id
-        ):
-            rows.update(INVOICES, event.originator_id, reminder_requested=True)
+        if rows.get(INVOICES, event.originator_id) is not None:
+            rows.update(INVOICES, event.originator_id, **_claimed(event.kind))
 
     @on(Invoice.NoticeSent, load=_LOAD)
     def _notice_sent(
@@ -260,7 +270,8 @@ class PanelInvoices(KeepsClientNames, View):
         row = rows.get(INVOICES, event.originator_id)
         if row is not None:
             notices = json.dumps([*notices_of(row), notice])
-            rows.update(INVOICES, event.originator_id, notices=notices)
+            changes = _claimed(event.kind)
+            rows.update(INVOICES, event.originator_id, notices=notices, **changes)
 
     @on(Invoice.Cancelled, load=_LOAD)
     def _cancelled(self, rows: Rows, event: Invoice.Cancelled, _position: int) -> None:
@@ -321,26 +332,31 @@ class PanelInvoices(KeepsClientNames, View):
         )
         return self.fetch_one(statement, (reseller_id, invoice_id))
 
-    def reminder_candidates(
+    def notice_candidates(
         self, today: date, limit: int = 1000
     ) -> list[tuple[UUID, UUID, date]]:
-        """Unpaid invoices due soon with no reminder claimed yet, of every tenant.
+        """Unpaid invoices of every tenant that may need a notice claimed.
 
         ``(id, reseller_id, due_date)`` of those due in the next 30 days (the
-        longest reminder).
+        longest reminder) with no reminder claimed, and of those paid in part past
+        their due date with no overdue notice claimed.
         """
         statement = sql.SQL(
-            "SELECT id, reseller_id, due_date FROM {}.invoices"
-            " WHERE status IN ({}, {}) AND due_date > %s"
-            " AND due_date <= %s + {} AND reminder_requested IS NOT TRUE"
-            " ORDER BY due_date LIMIT %s"
+            "(SELECT id, reseller_id, due_date FROM {0}.invoices"
+            " WHERE status IN ({1}, {2}) AND due_date > %s"
+            " AND due_date <= %s + {3} AND reminder_requested IS NOT TRUE"
+            " ORDER BY due_date LIMIT %s) UNION ALL"
+            " (SELECT id, reseller_id, due_date FROM {0}.invoices"
+            " WHERE status = {2} AND due_date < %s"
+            " AND overdue_requested IS NOT TRUE ORDER BY due_date LIMIT %s)"
         ).format(
             sql.Identifier(self.schema),
             sql.Literal(InvoiceStatus.AWAITING_PAYMENT),
             sql.Literal(InvoiceStatus.PARTIALLY_PAID),
             sql.Literal(MAX_REMINDER_DAYS),
         )
-        rows = self.fetch_all(statement, (today, today, limit))
+        params = (today, today, limit, today, limit)
+        rows = self.fetch_all(statement, params)
         return [(row["id"], row["reseller_id"], row["due_date"]) for row in rows]
 
     def past_due(self, today: date, limit: int = 1000) -> list[UUID]:

@@ -1,6 +1,7 @@
 """Notices through a real SMTP server: the invoice, the reminder, the overdue notice
 and the receipt arrive once each, also when the sweep runs twice at once and after a
-restart; a recipient refused for good (5xx) is recorded as failed and holds up no one.
+restart, and for an invoice paid in part; a recipient refused for good (5xx) is
+recorded as failed and holds up no one.
 """
 
 from __future__ import annotations
@@ -109,7 +110,6 @@ def test_reminder_overdue_notice_and_receipt_arrive_once_each(
         "LEDGER_SMTP_URL": f"smtp://127.0.0.1:{port}",
         "LEDGER_MAIL_FROM": MAIL_FROM,
     }
-    due = days_from_today(DUE_IN_DAYS)
     with running_server(env, tmp_path / "serve.log") as base_url:
         session = new_tenant(base_url)
         settings = {
@@ -121,14 +121,23 @@ def test_reminder_overdue_notice_and_receipt_arrive_once_each(
         reseller = session.ok(session.get("/v1/me"))["reseller"]["name"]
         unpaid = an_invoice_for(session)
         paid = an_invoice_for(session)
+        partly = an_invoice_for(session)
         refused = an_invoice_for(session, f"refuse-{uuid4().hex[:8]}@example.com.br")
-        inbox.wait_for(2)
+        inbox.wait_for(3)
+        part = session.post(
+            f"/v1/sandbox/invoices/{partly['id']}/pay",
+            json={"method": "boleto", "amount": "50.00"},
+        )
+        assert part.status_code == 202, part.text
+        assert (
+            session.wait_for(partly["id"], "partially_paid")["amount_paid"] == "50.00"
+        )
         assert noticed(session, refused["id"])[0]["reason"] == (
             "550 5.1.1 no such mailbox"
         )
 
         tick_twice_at_once(fresh_database, days_from_today(DUE_IN_DAYS - 3))
-        inbox.wait_for(4)
+        inbox.wait_for(6)  # the three reminders
         assert len(noticed(session, refused["id"], 2)) == 2
 
         queued = session.post(
@@ -136,26 +145,27 @@ def test_reminder_overdue_notice_and_receipt_arrive_once_each(
         )
         assert queued.status_code == 202, queued.text
         assert session.wait_for(paid["id"], "paid")["status"] == "paid"
-        inbox.wait_for(5)
+        inbox.wait_for(7)  # the receipt
 
         tick_twice_at_once(fresh_database, days_from_today(DUE_IN_DAYS + 1))
-        inbox.wait_for(6)
+        inbox.wait_for(9)  # two overdue notices
         assert len(noticed(session, refused["id"], 3)) == 3
-    # After a restart and yet another sweep nothing is sent again: mail goes in log
-    # order, so once a later invoice's mail is in, a second copy would be too.
+    # After a restart nothing is sent again: mail goes in log order, so once a
+    # later invoice's mail is in, a second copy of an earlier one would be too.
     with running_server(env, tmp_path / "serve.log") as base_url:
-        tick_twice_at_once(fresh_database, days_from_today(DUE_IN_DAYS + 1))
         again = login(base_url, session.email, session.reseller_id)
         later = an_invoice_for(again)
-        inbox.wait_for(7, timeout=60)
+        inbox.wait_for(10, timeout=60)
         refused_notices = noticed(again, refused["id"], 3)
         recorded = listed_notices(again, unpaid["id"])
 
-    codes = {str(i["code"]): k for i, k in ((unpaid, "u"), (paid, "p"), (later, "l"))}
+    named = ((unpaid, "u"), (paid, "p"), (partly, "q"), (later, "l"))
+    codes = {str(i["code"]): k for i, k in named}
     kinds = kinds_by_invoice(inbox.messages)
     assert {codes[code]: sent for code, sent in kinds.items()} == {
         "u": ["invoice", "reminder", "overdue"],
         "p": ["invoice", "reminder", "receipt"],
+        "q": ["invoice", "reminder", "overdue"],  # paid in part: still owes
         "l": ["invoice"],
     }
     assert [(n["kind"], n["reason"]) for n in refused_notices] == [
@@ -166,14 +176,26 @@ def test_reminder_overdue_notice_and_receipt_arrive_once_each(
     assert [n["kind"] for n in recorded] == ["invoice", "reminder", "overdue"]
     assert all(n["sent_at"] for n in recorded)
 
-    by_subject = {str(m["Subject"]): m for m in inbox.messages}
-    amount, day = "R$ 150,00", "/".join(reversed(due.split("-")))
+    check_the_messages(inbox.messages, unpaid, paid, reseller, session.email)
+
+
+def check_the_messages(
+    messages: list[EmailMessage],
+    unpaid: dict[str, Any],
+    paid: dict[str, Any],
+    reseller: str,
+    owner: str,
+) -> None:
+    """The invoice and reminder arrive whole; the receipt says what was paid."""
+    by_subject = {str(m["Subject"]): m for m in messages}
+    day = "/".join(reversed(unpaid["due_date"].split("-")))
+    amount = "R$ 150,00"
     reminder = by_subject[
         f"Lembrete: fatura {unpaid['code']} de {amount} vence em {day}"
     ]
-    assert_arrives_whole(reminder, unpaid, reseller, session.email)
+    assert_arrives_whole(reminder, unpaid, reseller, owner)
     invoice_mail = by_subject[subject_of(unpaid, reseller)]
-    assert_arrives_whole(invoice_mail, unpaid, reseller, session.email)
+    assert_arrives_whole(invoice_mail, unpaid, reseller, owner)
     receipt = next(m for s, m in by_subject.items() if s.startswith("Recibo"))
     assert str(paid["code"]) in str(receipt["Subject"])
     text = receipt.get_body(preferencelist=("plain",))

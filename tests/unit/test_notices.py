@@ -29,6 +29,17 @@ def test_a_reminder_is_due_in_the_days_before_the_due_date_only() -> None:
     assert not an_invoice_in(InvoiceStatus.PAID).reminder_is_due(DUE, 30)
 
 
+def test_an_invoice_paid_in_part_owes_its_overdue_notice_after_the_due_date() -> None:
+    partly = an_invoice_in(InvoiceStatus.PARTIALLY_PAID)
+    assert not partly.overdue_notice_is_due(DUE)
+    assert partly.overdue_notice_is_due(DUE + timedelta(days=1))
+    partly.request_notice(NoticeKind.OVERDUE, DUE + timedelta(days=1))
+    assert not partly.overdue_notice_is_due(DUE + timedelta(days=2))
+    # Awaiting payment, it gets the notice by becoming overdue instead.
+    awaiting = an_invoice_in(InvoiceStatus.AWAITING_PAYMENT)
+    assert not awaiting.overdue_notice_is_due(DUE + timedelta(days=1))
+
+
 def test_a_notice_is_claimed_and_recorded_once() -> None:
     invoice = an_invoice_in(InvoiceStatus.AWAITING_PAYMENT)
     day = DUE - timedelta(days=2)
