@@ -26,6 +26,7 @@ from segno import make as make_qr
 from application.documents import InvoiceDocument
 from domain.boleto import BANK_NAMES, bank_check_digit, itf_widths
 from domain.documents import format_document
+from domain.invoices import SAO_PAULO
 
 NARROW_MM = 0.254
 """The narrow element of the ITF barcode. With the 3:1 ratio, 44 digits take 405
@@ -160,7 +161,9 @@ class TemplateRenderer:
             amount_paid=brl(document.amount_paid_cents),
             issue_date=day(document.issue_date),
             due_date=day(document.due_date),
-            paid_on=day(document.paid_at.date()) if document.paid_at else "",
+            paid_on=day(document.paid_at.astimezone(SAO_PAULO).date())
+            if document.paid_at
+            else "",
             document_label="CPF" if len(document.client_document) == 11 else "CNPJ",  # noqa: PLR2004
             client_document=format_document(document.client_document),
             reseller_document=format_document(document.reseller_document),

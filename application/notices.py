@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from application.documents import DocumentRenderer, InvoiceDocument
 from application.mail import Mail
-from domain.invoices import NoticeKind
+from domain.invoices import SAO_PAULO, NoticeKind
 from domain.money import format_brl
 
 
@@ -42,7 +42,7 @@ def subject_of(kind: NoticeKind, document: InvoiceDocument) -> str:
 def _paid_on(document: InvoiceDocument) -> str:
     if document.paid_at is None:
         return ""
-    return " em " + document.paid_at.strftime("%d/%m/%Y")
+    return " em " + document.paid_at.astimezone(SAO_PAULO).strftime("%d/%m/%Y")
 
 
 def intro_of(kind: NoticeKind, document: InvoiceDocument) -> str:
@@ -74,7 +74,8 @@ def text_of(kind: NoticeKind, document: InvoiceDocument) -> str:
     if kind is NoticeKind.RECEIPT:
         lines.append(f"Valor pago: {format_brl(document.amount_paid_cents)}")
         if document.paid_at is not None:
-            lines.append(f"Pago em: {document.paid_at.strftime('%d/%m/%Y')}")
+            paid_on = document.paid_at.astimezone(SAO_PAULO)
+            lines.append(f"Pago em: {paid_on:%d/%m/%Y}")
     elif document.digitable_line and document.pix_emv:
         if kind is NoticeKind.OVERDUE and (
             document.fine_percent or document.interest_monthly_percent

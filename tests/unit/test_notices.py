@@ -70,14 +70,14 @@ def test_the_text_has_everything_needed_to_pay_and_the_receipt_what_was_paid() -
     paid = a_document(
         status="paid",
         amount_paid_cents=123456,
-        paid_at=datetime(2026, 12, 5, tzinfo=UTC),
+        paid_at=datetime(2026, 12, 5, 2, 30, tzinfo=UTC),
     )
     receipt = text_of(NoticeKind.RECEIPT, paid)
     assert "Valor pago: R$ 1.234,56" in receipt
-    assert "Pago em: 05/12/2026" in receipt
+    assert "Pago em: 04/12/2026" in receipt  # 23:30 in São Paulo
     assert LINE not in receipt
     assert subject_of(NoticeKind.RECEIPT, paid) == (
-        "Recibo: fatura 42 de R$ 1.234,56 paga em 05/12/2026"
+        "Recibo: fatura 42 de R$ 1.234,56 paga em 04/12/2026"
     )
 
 
