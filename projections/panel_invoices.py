@@ -244,7 +244,10 @@ class PanelInvoices(KeepsClientNames, View):
         self, rows: Rows, event: Invoice.NoticeRequested, _position: int
     ) -> None:
         if rows.get(INVOICES, event.originator_id) is not None:
-            rows.update(INVOICES, event.originator_id, **_claimed(event.kind))
+            changes = _claimed(event.kind)
+            rows.update(
+                INVOICES, event.originator_id, updated_at=event.timestamp, **changes
+            )
 
     @on(Invoice.NoticeSent, load=_LOAD)
     def _notice_sent(
@@ -271,7 +274,13 @@ class PanelInvoices(KeepsClientNames, View):
         if row is not None:
             notices = json.dumps([*notices_of(row), notice])
             changes = _claimed(event.kind)
-            rows.update(INVOICES, event.originator_id, notices=notices, **changes)
+            rows.update(
+                INVOICES,
+                event.originator_id,
+                notices=notices,
+                updated_at=event.timestamp,
+                **changes,
+            )
 
     @on(Invoice.Cancelled, load=_LOAD)
     def _cancelled(self, rows: Rows, event: Invoice.Cancelled, _position: int) -> None:
