@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -19,6 +21,34 @@ from psycopg_pool import ConnectionPool
 log = logging.getLogger(__name__)
 
 MAX_HEADER_CHARS = 1024
+_COLUMNS = "id, provider, event_id, type, result, error, received_at, body"
+
+
+@dataclass(frozen=True)
+class LoggedDelivery:
+    """One entry of the log: a delivery as it came, and what it did."""
+
+    id: int
+    provider: str
+    event_id: str | None
+    type: str | None
+    result: str
+    error: str | None
+    received_at: datetime
+    body: bytes
+
+
+def _delivery(row: tuple[Any, ...]) -> LoggedDelivery:
+    return LoggedDelivery(
+        id=int(row[0]),
+        provider=str(row[1]),
+        event_id=row[2],
+        type=row[3],
+        result=str(row[4]),
+        error=row[5],
+        received_at=row[6],
+        body=bytes(row[7] or b""),
+    )
 
 
 class PostgresWebhookLog:
@@ -92,6 +122,28 @@ class PostgresWebhookLog:
                 " WHERE id = %s",
                 (result, error, entry),
             )
+
+    def entry(self, entry: int) -> LoggedDelivery | None:
+        """The entry ``entry``, if there is one."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM webhook_log WHERE id = %s",  # noqa: S608 - constant columns
+                (entry,),
+            ).fetchone()
+        return None if row is None else _delivery(row)
+
+    def recent(
+        self, limit: int = 50, provider: str | None = None
+    ) -> list[LoggedDelivery]:
+        """The latest entries, newest first (of one provider when given)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM webhook_log"  # noqa: S608 - constant columns
+                " WHERE %(provider)s::text IS NULL OR provider = %(provider)s"
+                " ORDER BY id DESC LIMIT %(limit)s",
+                {"provider": provider, "limit": limit},
+            ).fetchall()
+        return [_delivery(row) for row in rows]
 
     def deliveries(self, provider: str, event_id: str) -> list[str]:
         """The results of every delivery of one event, in order."""

@@ -24,10 +24,12 @@ from uuid import UUID
 
 import jwt
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import ProblemError
 from api.settings import Settings, SettingsError
+from application.actors import Actor, set_actor
 from domain.errors import UserNotFoundError
 from domain.users import Role, User
 
@@ -116,6 +118,7 @@ class Access:
     reseller_id: UUID
     role: Role
     disabled: bool
+    email: str = ""
 
 
 class UserCache:
@@ -148,7 +151,9 @@ class UserCache:
             return entry[1]
         try:
             user = self._load(user_id)
-            access: Access | None = Access(user.reseller_id, user.role, user.disabled)
+            access: Access | None = Access(
+                user.reseller_id, user.role, user.disabled, user.email
+            )
         except UserNotFoundError:
             access = None
         with self._guard:
@@ -166,11 +171,24 @@ def unauthorized(detail: str) -> ProblemError:
     return ProblemError(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_caller(
+async def current_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
-    """The authenticated caller, or 401."""
+    """The authenticated caller, or 401; the request then acts as that user.
+
+    Async so that the actor is set in the request's own context, which the route
+    (run in a worker thread) inherits: a sync dependency runs in a thread of its
+    own, and what it sets there is lost when it returns.
+    """
+    caller, email = await run_in_threadpool(_authenticate, request, credentials)
+    set_actor(Actor.user(caller.user_id, email))
+    return caller
+
+
+def _authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> tuple[Caller, str]:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("an access token is required")
     tokens: Tokens = request.app.state.container.tokens
@@ -180,7 +198,7 @@ def current_caller(
     if access is None or access.disabled or access.reseller_id != claimed.reseller_id:
         raise unauthorized("the access token's user is disabled or gone")
     request.state.tenant = str(claimed.reseller_id)
-    return Caller(claimed.user_id, claimed.reseller_id, access.role)
+    return Caller(claimed.user_id, claimed.reseller_id, access.role), access.email
 
 
 def allow(*roles: Role) -> object:

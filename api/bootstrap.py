@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from psycopg_pool import ConnectionPool
 
+from adapters.asaas import AsaasGateway
 from adapters.documents import TemplateRenderer
 from adapters.idempotency import IdempotencyStore
 from adapters.mail import FileSender, SmtpSender
@@ -77,8 +78,31 @@ def sandbox_partner(
     return Partner(gateway, stores=[gateway], delivery=delivery)
 
 
+def asaas_partner(
+    settings: Settings,
+    _pool: ConnectionPool[Any],
+    ledger: Ledger,
+    _secret: str,
+) -> Partner:
+    """Asaas (API v3): it keeps the charges and sends its own webhooks."""
+    api_key, token = settings.asaas_api_key, settings.asaas_webhook_token
+    if api_key is None or token is None:  # the settings refuse this already
+        msg = "LEDGER_ASAAS_API_KEY and LEDGER_ASAAS_WEBHOOK_TOKEN must be set"
+        raise SettingsError(msg)
+    gateway = AsaasGateway(
+        api_key=api_key.get_secret_value(),
+        webhook_token=token.get_secret_value(),
+        base_url=settings.asaas_base_url,
+        clock=ledger.clock,
+    )
+    return Partner(gateway)
+
+
 PartnerFactory = Callable[[Settings, ConnectionPool[Any], Ledger, str], Partner]
-PARTNERS: dict[str, PartnerFactory] = {"sandbox": sandbox_partner}
+PARTNERS: dict[str, PartnerFactory] = {
+    "sandbox": sandbox_partner,
+    "asaas": asaas_partner,
+}
 """Each value of ``LEDGER_GATEWAY`` and how to build its partner."""
 
 

@@ -556,6 +556,18 @@ class AgingPublic(BaseModel):
 # -- audit ------------------------------------------------------------
 
 
+class ActorPublic(BaseModel):
+    """Who caused an event.
+
+    ``user`` (id, email), ``partner`` (id: the provider), ``system`` (id: the
+    process), or ``unknown`` (recorded before actors were).
+    """
+
+    type: Literal["user", "partner", "system", "unknown"]
+    id: str | None = None
+    email: str | None = None
+
+
 class HistoryEvent(BaseModel):
     """One event of an aggregate's history."""
 
@@ -563,6 +575,7 @@ class HistoryEvent(BaseModel):
     version: int
     type: str
     recorded_at: datetime
+    actor: ActorPublic
     data: dict[str, Any]
 
 
@@ -577,6 +590,10 @@ class AuditEvent(HistoryEvent):
 
     aggregate_id: UUID
     aggregate_type: str
+    hash: str | None = Field(
+        description="SHA-256 (hex) of the previous event's hash in the tenant's"
+        " chain and this event's stored bytes"
+    )
 
 
 class AuditPublic(BaseModel):
@@ -620,3 +637,14 @@ class BillingSettingsPublic(BaseModel):
     reminder_days_before_due: int | None
     suspend_after_days_overdue: int | None
     auto_billing_day: int | None
+
+
+class AuditVerification(BaseModel):
+    """The tenant's hash chain, recomputed from the stored events."""
+
+    ok: bool
+    events: int
+    head: str | None = Field(description="the hash of the tenant's last event (hex)")
+    first_bad_position: int | None = Field(
+        description="the first event whose stored bytes or order no longer match"
+    )

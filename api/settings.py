@@ -37,9 +37,14 @@ class Settings(BaseSettings):
     public_url: str | None = None
     secret_key: SecretStr | None = None
     admin_token: SecretStr | None = None
-    gateway: Literal["sandbox"] = "sandbox"
+    gateway: Literal["sandbox", "asaas"] = "sandbox"
     webhook_secret: SecretStr | None = None
     smtp_url: SecretStr | None = None
+    asaas_api_key: SecretStr | None = None
+    asaas_base_url: str = "https://api-sandbox.asaas.com/v3"
+    """Asaas's sandbox; production is ``https://api.asaas.com/v3``."""
+    asaas_webhook_token: SecretStr | None = None
+    """The token set on the webhook in Asaas, sent back in ``asaas-access-token``."""
     mail_from: str = "faturas@revenda-ledger.localhost"
     pool_size: int = Field(default=5, ge=1, le=100)
     pool_max_overflow: int = Field(default=20, ge=0, le=200)
@@ -69,6 +74,8 @@ class Settings(BaseSettings):
         "admin_token",
         "webhook_secret",
         "smtp_url",
+        "asaas_api_key",
+        "asaas_webhook_token",
         mode="before",
     )
     @classmethod
@@ -89,6 +96,17 @@ class Settings(BaseSettings):
                 "(LEDGER_ENVIRONMENT=development)"
             )
             raise SettingsError(msg)
+        return self
+
+    @model_validator(mode="after")
+    def _asaas_needs_its_keys(self) -> Settings:
+        # Without the token every Asaas webhook would be refused (or, worse, an
+        # empty token accepted): refuse to start instead.
+        if self.gateway == "asaas":
+            for name in ("asaas_api_key", "asaas_webhook_token"):
+                if getattr(self, name) is None:
+                    msg = f"LEDGER_{name.upper()} must be set when LEDGER_GATEWAY=asaas"
+                    raise SettingsError(msg)
         return self
 
     @property

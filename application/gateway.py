@@ -35,9 +35,10 @@ class ChargeRequest:
     payer_name: str
     payer_document: str
     payer_email: str
-    fine_percent: Decimal = Decimal("0.00")
-    """Copied from the invoice: the partner charges it on a late payment."""
-    interest_monthly_percent: Decimal = Decimal("0.00")
+    fine_percent: Decimal = Decimal(0)
+    """The fine once past due, in percent of the amount."""
+    interest_monthly_percent: Decimal = Decimal(0)
+    """Interest past due, in percent of the amount per month."""
 
 
 class ChargeRefusedError(Exception):
@@ -58,6 +59,10 @@ class PartnerEventKind(StrEnum):
     PAYMENT = "payment"
     REFUND = "refund"
     OVERDUE = "overdue"
+    CANCELLED = "cancelled"
+    """The partner cancelled (deleted) the charge on its side."""
+    PAYMENT_UNDONE = "payment_undone"
+    """The partner withdrew a payment it had notified (a cash receipt undone)."""
     OTHER = "other"
     """Anything else the partner reports: acknowledged and logged, nothing recorded."""
 
@@ -77,6 +82,15 @@ class PartnerEvent:
     amount_cents: int | None = None
     paid_at: datetime | None = None
     method: str | None = None
+    ledger_key: str | None = None
+    """What the ledger records the event under, when not its ``event_id``: a partner
+    that reports one payment in two events (confirmed, then received) keys both by
+    its payment, so that the second does not pay the invoice again."""
+
+    @property
+    def key(self) -> str:
+        """The id under which the ledger processes this event at most once."""
+        return self.ledger_key or self.event_id
 
 
 class WebhookUnauthenticatedError(Exception):
@@ -117,5 +131,12 @@ class PaymentGateway(Protocol):
         """Authenticate a webhook received at ``now`` (Unix time) and translate it.
 
         Raises ``WebhookUnauthenticatedError`` or ``WebhookMalformedError``.
+        """
+        ...
+
+    def translate_webhook(self, body: bytes) -> PartnerEvent:
+        """Translate the body of a delivery authenticated before (a replay).
+
+        Raises ``WebhookMalformedError``.
         """
         ...

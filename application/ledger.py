@@ -30,14 +30,18 @@ from zoneinfo import ZoneInfo
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
+    ApplicationRecorder,
     IntegrityError,
     JSONTranscoder,
+    Mapper,
     StoredEvent,
     Transcoder,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import sql
 
+from application.actors import ActorMapper
+from application.chain import ChainedRecorder
 from application.passwords import Passwords
 from application.transcodings import DateAsISO, FastJSONTranscoder, FastUUIDAsHex
 from domain.base import LedgerAggregate, derived_id
@@ -178,6 +182,28 @@ class Ledger(Application[UUID]):
         self.passwords = passwords or Passwords()
         self._sequence_locks: dict[UUID, threading.Lock] = {}
         self._sequence_locks_guard = threading.Lock()
+        if isinstance(self.recorder, ChainedRecorder) and isinstance(
+            self.mapper, ActorMapper
+        ):
+            self.recorder.start_chain(self.mapper.tenant_of)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """The library's mapper, stamping the actor on every event it stores."""
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=ActorMapper
+        )
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """On PostgreSQL, the recorder that also keeps each tenant's hash chain."""
+        factory = self.factory
+        if not isinstance(factory, PostgresFactory):
+            return super().construct_recorder()
+        recorder = ChainedRecorder(
+            factory.datastore, events_table_name=f"{self.name.lower()}_events"
+        )
+        if factory.env_create_table():
+            recorder.create_table()
+        return recorder
 
     def _sequence_lock(self, reseller_id: UUID) -> threading.Lock:
         """Issues of one reseller queue up in this process instead of conflicting.
@@ -868,6 +894,49 @@ class Ledger(Application[UUID]):
             invoice_id,
             NotificationKind.PAYMENT_REFUNDED,
             refund,
+        )
+
+    def record_partner_cancellation(
+        self,
+        *,
+        provider: str,
+        provider_event_id: str,
+        invoice_id: UUID,
+        cancelled_at: datetime,
+    ) -> NotificationRecorded:
+        """The partner deleted the charge: the invoice is cancelled, if still unpaid.
+
+        One the reseller cancelled already (the ledger asked the partner to delete
+        it) or one paid is left as it is: the notice is recorded as ignored.
+        """
+        reason = f"Cancelada pelo parceiro ({provider})"
+        return self._process_notification(
+            provider,
+            provider_event_id,
+            invoice_id,
+            NotificationKind.PAYMENT_DELETED,
+            lambda invoice: invoice.cancel(reason, cancelled_at),
+        )
+
+    def record_payment_undone(
+        self,
+        *,
+        provider: str,
+        provider_event_id: str,
+        invoice_id: UUID,
+        undone_at: datetime,
+    ) -> NotificationRecorded:
+        """The partner withdrew its latest payment: the invoice owes it again."""
+
+        def undo(invoice: Invoice) -> None:
+            invoice.undo_payment(undone_at)
+
+        return self._process_notification(
+            provider,
+            provider_event_id,
+            invoice_id,
+            NotificationKind.PAYMENT_UNDONE,
+            undo,
         )
 
     def record_overdue_notice(

@@ -29,6 +29,7 @@ from email.message import EmailMessage
 from typing import Any
 from uuid import UUID
 
+from application.actors import Actor, acting_as, acting_for_itself
 from application.documents import DocumentRenderer, invoice_document
 from application.gateway import ChargeRefusedError, ChargeRequest, PaymentGateway
 from application.ledger import Ledger
@@ -62,6 +63,7 @@ class ChargeRegistration:
             event, Invoice.Issued | Invoice.RegistrationRetried | Invoice.Cancelled
         )
 
+    @acting_for_itself
     def react(self, event: Any) -> None:  # noqa: ANN401 - a handled event
         """Register or cancel; a partner outage raises and is retried later."""
         if isinstance(event, Invoice.Cancelled):
@@ -174,6 +176,7 @@ class InvoiceMailer:
             return NoticeKind.RECEIPT
         return NoticeKind.INVOICE
 
+    @acting_for_itself
     def react(self, event: Any) -> None:  # noqa: ANN401 - a handled event
         """Send the notice unless done or moot; transient errors are retried."""
         kind = self.kind_of(event)
@@ -296,7 +299,8 @@ class Periodic:
     def _run(self) -> None:
         while not self._stopping.wait(self.interval_seconds):
             try:
-                self.task()
+                with acting_as(Actor.system(self.name)):
+                    self.task()
             except Exception:
                 log.warning(
                     "%s failed; it runs again next time", self.name, exc_info=True

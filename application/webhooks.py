@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
+from application.actors import Actor, acting_as
 from application.gateway import (
     PartnerEvent,
     PartnerEventKind,
@@ -53,6 +54,8 @@ RECEIVED = "received"
 """An entry's result while its delivery is being applied (or if that was cut off)."""
 MALFORMED = "malformed"
 """An authentic delivery whose body could not be read."""
+REPLAY_HEADER = "x-ledger-replay-of"
+"""Kept with a replayed delivery: the log entry it replays."""
 _HEADERS_KEPT = ("content-type", "user-agent", "content-length")
 
 
@@ -136,8 +139,36 @@ class WebhookReceiver:
         entry = self.log.keep(
             provider, kept, body, RECEIVED, event_id=event.event_id, kind=event.type
         )
+        return self._settled(gateway, provider, event, entry)
+
+    def replay(self, provider: str, body: bytes, of: int) -> WebhookReceipt:
+        """Apply a delivery kept in the log (entry ``of``) again, as it came.
+
+        It was authenticated when received (only such deliveries are kept), so it is
+        translated without its token or signature, which may be stale by now. The
+        ledger processes each event at most once: replaying one that was applied
+        answers ``duplicate`` and changes nothing. The replay is logged too.
+        """
+        gateway = self.gateways.get(provider)
+        if gateway is None:
+            raise UnknownProviderError(provider)
+        kept = {REPLAY_HEADER: str(of)}
         try:
-            receipt = self._apply(gateway, provider, event)
+            event = gateway.translate_webhook(body)
+        except WebhookMalformedError:
+            self.log.keep(provider, kept, body, MALFORMED)
+            raise
+        entry = self.log.keep(
+            provider, kept, body, RECEIVED, event_id=event.event_id, kind=event.type
+        )
+        return self._settled(gateway, provider, event, entry)
+
+    def _settled(
+        self, gateway: PaymentGateway, provider: str, event: PartnerEvent, entry: int
+    ) -> WebhookReceipt:
+        try:
+            with acting_as(Actor.partner(provider)):
+                receipt = self._apply(gateway, provider, event)
         except Exception as error:
             # Nothing was recorded: the refusal (or the failure) is answered as such.
             self._settle(entry, _refusal(error), str(error))
@@ -183,7 +214,7 @@ class WebhookReceiver:
                 )
             return ledger.record_payment(
                 provider=provider,
-                provider_event_id=event.event_id,
+                provider_event_id=event.key,
                 invoice_id=invoice_id,
                 amount_cents=event.amount_cents,
                 paid_at=event.paid_at or event.occurred_at,
@@ -192,14 +223,28 @@ class WebhookReceiver:
         if event.kind is PartnerEventKind.REFUND:
             return ledger.record_refund(
                 provider=provider,
-                provider_event_id=event.event_id,
+                provider_event_id=event.key,
                 invoice_id=invoice_id,
                 amount_cents=event.amount_cents,
                 refunded_at=event.occurred_at,
             )
+        if event.kind is PartnerEventKind.CANCELLED:
+            return ledger.record_partner_cancellation(
+                provider=provider,
+                provider_event_id=event.key,
+                invoice_id=invoice_id,
+                cancelled_at=event.occurred_at,
+            )
+        if event.kind is PartnerEventKind.PAYMENT_UNDONE:
+            return ledger.record_payment_undone(
+                provider=provider,
+                provider_event_id=event.key,
+                invoice_id=invoice_id,
+                undone_at=event.occurred_at,
+            )
         return ledger.record_overdue_notice(
             provider=provider,
-            provider_event_id=event.event_id,
+            provider_event_id=event.key,
             invoice_id=invoice_id,
             as_of=ledger.today(),
         )

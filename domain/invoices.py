@@ -136,6 +136,24 @@ def status_after_payment(
     return status
 
 
+def status_after_undo(
+    status: InvoiceStatus, principal_paid_cents: int, due_date: date, at: datetime
+) -> InvoiceStatus:
+    """The status a payment undone at ``at`` leaves (the views follow it too).
+
+    A paid or partly paid invoice owes again: partly paid while some principal
+    stands, else overdue once its due date is past, else awaiting payment. A
+    cancelled or failed invoice stays so.
+    """
+    if status not in {InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_PAID}:
+        return status
+    if principal_paid_cents:
+        return InvoiceStatus.PARTIALLY_PAID
+    if due_date < at.astimezone(SAO_PAULO).date():
+        return InvoiceStatus.OVERDUE
+    return InvoiceStatus.AWAITING_PAYMENT
+
+
 @dataclass(frozen=True, slots=True)
 class Payment:
     """One payment the partner notified, and how it was split."""
@@ -275,6 +293,15 @@ class Invoice(LedgerAggregate):
         reason: str
         cancelled_at: datetime
 
+    class PaymentUndone(LedgerAggregate.Event):
+        """The partner withdrew a payment it had notified (a cash receipt undone)."""
+
+        TOPIC = "revenda.Invoice.PaymentUndone"
+        payment_id: UUID
+        principal_cents: int
+        fees_cents: int
+        undone_at: datetime
+
     class Refunded(LedgerAggregate.Event):
         """The partner notified that the payment was returned to the client."""
 
@@ -345,6 +372,7 @@ class Invoice(LedgerAggregate):
         self.refunded_at: datetime | None = None
         self.notices: tuple[Notice, ...] = ()
         self.notices_requested: frozenset[NoticeKind] = frozenset()
+        self.undone_payments: frozenset[UUID] = frozenset()
 
     @classmethod
     def issue(  # noqa: PLR0913 - one argument per field of the invoice
@@ -558,6 +586,48 @@ class Invoice(LedgerAggregate):
         self.principal_paid_cents = amount_cents
         self.paid_at = paid_at
         self.payment_method = PaymentMethod(method)
+
+    def undo_payment(self, at: datetime) -> Payment:
+        """Withdraw the latest payment still standing, as the partner did.
+
+        Refused (``InvalidTransitionError``) once refunded, with no payment to undo,
+        or when that payment left a credit (the customer may have had it back).
+        """
+        standing = [p for p in self.payments if p.id not in self.undone_payments]
+        if self.status is InvoiceStatus.REFUNDED or not standing:
+            raise InvalidTransitionError(
+                "invoice", self.status.value, "undo payment of"
+            )
+        payment = standing[-1]
+        if payment.credit_cents:
+            raise InvalidTransitionError(
+                "invoice", self.status.value, "undo a payment with credit of"
+            )
+        self._payment_undone(
+            payment_id=payment.id,
+            principal_cents=payment.principal_cents,
+            fees_cents=payment.fees_cents,
+            undone_at=at,
+        )
+        return payment
+
+    @event(PaymentUndone)
+    def _payment_undone(
+        self,
+        payment_id: UUID,
+        principal_cents: int,
+        fees_cents: int,
+        undone_at: datetime,
+    ) -> None:
+        self.undone_payments = self.undone_payments | {payment_id}
+        self.principal_paid_cents -= principal_cents
+        self.amount_fees_cents -= fees_cents
+        self.status = status_after_undo(
+            self.status, self.principal_paid_cents, self.due_date, undone_at
+        )
+        if not self.amount_paid_cents:
+            self.paid_at = None
+            self.payment_method = None
 
     def cancel(self, reason: str, at: datetime) -> None:
         """Cancel an invoice not paid nor cancelled yet (a failed one too)."""

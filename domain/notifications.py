@@ -29,6 +29,8 @@ class NotificationKind(StrEnum):
     PAYMENT_RECEIVED = "payment.received"
     PAYMENT_OVERDUE = "payment.overdue"
     PAYMENT_REFUNDED = "payment.refunded"
+    PAYMENT_DELETED = "payment.deleted"
+    PAYMENT_UNDONE = "payment.undone"
 
 
 class Outcome(StrEnum):

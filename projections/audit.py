@@ -1,6 +1,10 @@
 """The tenant's audit feed: every event in log order, with its data.
 
-Secrets never reach the feed: a user's password hash is left out of the data.
+Secrets never reach the feed: a user's password hash is left out of the data. Each
+row has the event's actor (stored in the event by the ledger's mapper) and, when
+read, the event's hash in its tenant's chain, joined from the ledger's chain table
+(``CHAIN_TABLE``): the hash belongs to the log, not to this view, so it is always the
+one stored now, never a copy that tampering would leave behind.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from uuid import UUID
 
+import orjson
 from psycopg import sql
 
 from projections.pages import Row
@@ -25,12 +30,17 @@ EVENTS = Table(
         "type": "text",
         "recorded_at": "timestamptz",
         "data": "jsonb",
+        "actor": "jsonb",
     },
     key="position",
     indexes=(("reseller_id", "position"),),
 )
 HIDDEN_FIELDS = frozenset({"password_hash"})
 MAX_AUDIT_LIMIT = 1000
+CHAIN_TABLE = "ledger_chain"
+"""The ledger's hash chain (``application.chain``), in the ledger's schema."""
+UNKNOWN_ACTOR = {"type": "unknown"}
+"""The actor of an event stored before actors were recorded."""
 
 
 class AuditFeed(View):
@@ -53,13 +63,16 @@ class AuditFeed(View):
                 "type": event_type,
                 "recorded_at": event.timestamp,
                 "data": event_data(event, HIDDEN_FIELDS),
+                "actor": orjson.dumps(getattr(event, "actor", UNKNOWN_ACTOR)).decode(),
             },
         )
 
     def query(self, reseller_id: UUID, *, after: int = 0, limit: int = 50) -> list[Row]:
-        """The tenant's events after ``after``, in log order."""
+        """The tenant's events after ``after``, in log order, with their hashes."""
         statement = sql.SQL(
-            "SELECT * FROM {}.events WHERE reseller_id = %s AND position > %s "
-            "ORDER BY position LIMIT %s"
-        ).format(sql.Identifier(self.schema))
+            "SELECT e.*, encode(c.hash, 'hex') AS hash FROM {}.events e "
+            "LEFT JOIN public.{} c ON c.position = e.position "
+            "WHERE e.reseller_id = %s AND e.position > %s "
+            "ORDER BY e.position LIMIT %s"
+        ).format(sql.Identifier(self.schema), sql.Identifier(CHAIN_TABLE))
         return self.fetch_all(statement, (reseller_id, after, limit))

@@ -18,7 +18,7 @@ from domain.base import derived_id
 from domain.invoices import Invoice
 from domain.resellers import MAIN_BANK_ACCOUNT_NAME, Reseller, main_bank_account_id
 from domain.vocabulary import BoletoStatus
-from projections.common import CLIENT_NAMES, KeepsClientNames
+from projections.common import CLIENT_NAMES, KeepsClientNames, sao_paulo_date
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
 from projections.view import View, add_filters, by_originator, customer_match, on
@@ -155,6 +155,24 @@ class ErpBoletos(KeepsClientNames, View):
                 event.originator_id,
                 status=BoletoStatus.PAID,
                 paid_at=event.paid_at,
+            )
+
+    @on(Invoice.PaymentUndone, load=_LOAD)
+    def _payment_undone(
+        self, rows: Rows, event: Invoice.PaymentUndone, _position: int
+    ) -> None:
+        boleto = rows.get(BOLETOS, event.originator_id)
+        if boleto is None or not event.principal_cents:
+            return
+        principal = boleto["principal_paid_cents"] - event.principal_cents
+        rows.update(BOLETOS, event.originator_id, principal_paid_cents=principal)
+        if boleto["status"] == BoletoStatus.PAID:
+            late = boleto["due_date"] < sao_paulo_date(event.undone_at)
+            self._set_status(
+                rows,
+                event.originator_id,
+                status=BoletoStatus.OVERDUE if late else BoletoStatus.REGISTERED,
+                paid_at=None,
             )
 
     @on(Invoice.Cancelled, load=_LOAD)

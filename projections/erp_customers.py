@@ -165,6 +165,15 @@ class ErpCustomers(View):
             principal = item["principal_cents"] + event.principal_cents
             self._change_item(rows, event.originator_id, principal_cents=principal)
 
+    @on(Invoice.PaymentUndone, load=_ITEM)
+    def _payment_undone(
+        self, rows: Rows, event: Invoice.PaymentUndone, _position: int
+    ) -> None:
+        item = rows.get(OPEN_ITEMS, event.originator_id)
+        if item is not None:
+            principal = item["principal_cents"] - event.principal_cents
+            self._change_item(rows, event.originator_id, principal_cents=principal)
+
     @on(Credit.Created, load=[(CUSTOMERS, lambda e: e.customer_id)])
     def _credit(self, rows: Rows, event: Credit.Created, _position: int) -> None:
         rows.put(

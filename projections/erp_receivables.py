@@ -215,6 +215,35 @@ class ErpReceivables(KeepsClientNames, View):
         else:
             rows.update(RECEIVABLES, event.originator_id, **changes)
 
+    @on(
+        Invoice.PaymentUndone,
+        load=[*_LOAD, (RECEIPTS, lambda event: event.payment_id)],
+    )
+    def _payment_undone(
+        self, rows: Rows, event: Invoice.PaymentUndone, _position: int
+    ) -> None:
+        item = rows.get(RECEIVABLES, event.originator_id)
+        if item is None:
+            return
+        if rows.get(RECEIPTS, event.payment_id) is not None:
+            # Kept at zero: the receipt no longer pays anything.
+            rows.update(RECEIPTS, event.payment_id, principal_cents=0)
+        principal = item["principal_paid_cents"] - event.principal_cents
+        changes: dict[str, object] = {
+            "principal_paid_cents": principal,
+            "amount_fees_cents": item["amount_fees_cents"] - event.fees_cents,
+            "amount_paid_cents": item["amount_paid_cents"]
+            - event.principal_cents
+            - event.fees_cents,
+        }
+        if item["situation"] == ReceivableSituation.SETTLED:
+            changes |= {
+                "situation": ReceivableSituation.OPEN,
+                "closed_on": None,
+                "settled_at": None,
+            }
+        rows.update(RECEIVABLES, event.originator_id, **changes)
+
     @on(Invoice.Paid, load=_LOAD)
     def _paid(self, rows: Rows, event: Invoice.Paid, _position: int) -> None:
         # Version 0.1's payment settled the invoice whatever the amount.

@@ -20,6 +20,7 @@ from domain.invoices import (
     InvoiceStatus,
     NoticeKind,
     status_after_payment,
+    status_after_undo,
 )
 from domain.money import format_amount
 from projections.common import CLIENT_NAMES, KeepsClientNames
@@ -281,6 +282,35 @@ class PanelInvoices(KeepsClientNames, View):
                 updated_at=event.timestamp,
                 **changes,
             )
+
+    @on(Invoice.PaymentUndone, load=_LOAD)
+    def _payment_undone(
+        self, rows: Rows, event: Invoice.PaymentUndone, _position: int
+    ) -> None:
+        row = rows.get(INVOICES, event.originator_id)
+        if row is None:
+            return
+        principal = row["principal_paid_cents"] - event.principal_cents
+        fees = row["amount_fees_cents"] - event.fees_cents
+        undone = str(event.payment_id)
+        changes: dict[str, object] = {}
+        if not principal + fees:
+            changes = {"paid_at": None, "payment_method": None}
+        rows.update(
+            INVOICES,
+            event.originator_id,
+            status=status_after_undo(
+                InvoiceStatus(row["status"]),
+                principal,
+                row["due_date"],
+                event.undone_at,
+            ),
+            principal_paid_cents=principal,
+            amount_fees_cents=fees,
+            payments=json.dumps([p for p in payments_of(row) if p["id"] != undone]),
+            updated_at=event.timestamp,
+            **changes,
+        )
 
     @on(Invoice.Cancelled, load=_LOAD)
     def _cancelled(self, rows: Rows, event: Invoice.Cancelled, _position: int) -> None:

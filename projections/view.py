@@ -211,8 +211,9 @@ def event_data(event: object, hidden: frozenset[str] = frozenset()) -> str:
 
 
 _ENVELOPE = frozenset(
-    {"originator_id", "originator_version", "timestamp", "originator_topic"}
+    {"originator_id", "originator_version", "timestamp", "originator_topic", "actor"}
 )
+"""Not the event's own fields: ``actor`` (who caused it) is shown beside its data."""
 
 
 def name_or_document(q: str) -> tuple[sql.Composable, list[object]]:

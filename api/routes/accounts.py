@@ -42,6 +42,7 @@ from api.schemas import (
     UserCreate,
     UserPublic,
 )
+from application.actors import Actor, acting_as
 from application.passwords import (
     HASH_WAIT_SECONDS,
     MAX_CONCURRENT_HASHES,
@@ -88,9 +89,11 @@ def create_reseller(
 ) -> ResellerPublic:
     """Sign up a reseller (needs the admin token)."""
     check_admin_token(container.settings, bearer_of(authorization))
-    registered = container.ledger.register_reseller(
-        body.name, body.document, body.email, body.password
-    )
+    # The holder of the admin token: the service's operator, no user of a tenant.
+    with acting_as(Actor.system("admin")):
+        registered = container.ledger.register_reseller(
+            body.name, body.document, body.email, body.password
+        )
     set_position(response, container.ledger, registered.position)
     reseller = registered.reseller
     return ResellerPublic(

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 from api.auth import Historian
 from api.deps import LedgerDep, ViewsDep, wait_after
 from api.problems import documented
-from api.schemas import AuditEvent, AuditPublic
+from api.schemas import AuditEvent, AuditPublic, AuditVerification
+from application.chain import audit_tenant
 
 router = APIRouter()
 
@@ -35,9 +36,27 @@ def audit_events(
             version=row["version"],
             type=row["type"],
             recorded_at=row["recorded_at"],
+            actor=row["actor"] or {"type": "unknown"},
             data=row["data"],
+            hash=row["hash"],
         )
         for row in rows
     ]
     next_after = items[-1].position if len(items) == limit else None
     return AuditPublic(items=items, next_after=next_after)
+
+
+@router.get("/v1/audit/verify", tags=["audit"], responses=documented(401, 403, 503))
+def audit_verify(caller: Historian, ledger: LedgerDep) -> AuditVerification:
+    """Recompute the tenant's hash chain from the stored events.
+
+    ``first_bad_position`` names the first event whose stored bytes or order no
+    longer match what was written (edited, deleted, moved or inserted by hand).
+    """
+    verification = audit_tenant(ledger.recorder, ledger.mapper, caller.reseller_id)
+    return AuditVerification(
+        ok=verification.ok,
+        events=verification.events,
+        head=verification.head,
+        first_bad_position=verification.first_bad_position,
+    )

@@ -43,6 +43,7 @@ from api.schemas import (
     InvoiceStatusCode,
     TextQuery,
 )
+from application.actors import actor_of
 from application.documents import invoice_document
 from application.ledger import Ledger
 from domain.base import LedgerAggregate
@@ -396,6 +397,7 @@ def _history(
             version=event.originator_version,
             type=type(event).__qualname__,
             recorded_at=event.timestamp,
+            actor=actor_of(event),
             data=_data(event),
         )
         for position, event in ledger.positioned_history(aggregate.id)

@@ -54,6 +54,9 @@ class FakePartner:
             raise WebhookUnauthenticatedError
         return self.events[body]
 
+    def translate_webhook(self, body: bytes) -> PartnerEvent:
+        return self.events[body]
+
 
 @dataclass
 class ListLog:

@@ -1,0 +1,375 @@
+"""Tamper evidence: each tenant's events form a SHA-256 hash chain.
+
+For every event, ``hash = SHA-256(previous hash ‖ stored bytes)``, where the previous
+hash is that of the tenant's event before it in log order (32 zero bytes for the
+tenant's first event) and the *stored bytes* are, exactly::
+
+    originator_id   16 bytes, the UUID's bytes
+    version          8 bytes, signed big-endian (the event's originator_version)
+    len(topic)       4 bytes, signed big-endian, the length of the UTF-8 topic
+    topic            the topic in UTF-8
+    state            the ``state`` column as stored (what the mapper wrote)
+
+Positions are not hashed: a chain row is keyed by the position of its event, so an
+event moved to another position no longer matches the row there, and the chain is
+walked in position order, so an event swapped with another no longer follows its
+predecessor.
+
+Hashes live in ``ledger_chain`` (position, tenant, hash), written by
+``ChainedRecorder`` in the transaction that inserts the events, after the library's
+``LOCK TABLE ledger_events IN EXCLUSIVE MODE``: writers are serialised there, so the
+head each insert reads is the tenant's true head, whatever the number of writers
+and processes. The hash is computed by PostgreSQL in an ``INSERT … SELECT`` that
+reads the head, one statement per event queued in the same pipeline as the events'
+insert: no extra round trip on the write path.
+
+``verify_tenant`` recomputes the chain in Python (an independent implementation of
+the same definition) and names the first position whose stored bytes or order no
+longer match: an event edited, deleted, moved, or inserted behind the ledger's back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from application.actors import NO_TENANT, ActorMapper
+
+GENESIS = bytes(32)
+"""The "previous hash" of a tenant's first event."""
+VERIFY_PAGE = 2000
+
+
+def stored_bytes(
+    originator_id: UUID, originator_version: int, topic: str, state: bytes
+) -> bytes:
+    """The bytes of one stored event that its hash covers (see the module doc)."""
+    topic_bytes = topic.encode()
+    return b"".join(
+        (
+            originator_id.bytes,
+            originator_version.to_bytes(8, "big", signed=True),
+            len(topic_bytes).to_bytes(4, "big", signed=True),
+            topic_bytes,
+            state,
+        )
+    )
+
+
+def chain_hash(previous: bytes, stored: bytes) -> bytes:
+    """The hash of an event whose predecessor's hash is ``previous``."""
+    return hashlib.sha256(previous + stored).digest()
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The result of checking one tenant's chain."""
+
+    ok: bool
+    events: int
+    """How many of the tenant's events the chain holds."""
+    head: str | None
+    """The hex hash of the tenant's last event (``None``: no events)."""
+    first_bad_position: int | None
+    problem: str | None = None
+    """Why the first bad position is bad, in words."""
+
+
+class ChainedRecorder(PostgresApplicationRecorder):
+    """The library's recorder, plus the tenant's hash chain in the same transaction."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.chain_table_name = events_table_name.removesuffix("_events") + "_chain"
+        self.check_identifier_length(self.chain_table_name)
+        names = {
+            "schema": Identifier(datastore.schema),
+            "chain": Identifier(self.chain_table_name),
+            "events": Identifier(events_table_name),
+            "index": Identifier(f"{self.chain_table_name}_tenant_idx"),
+        }
+        self.sql_create_statements += [
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{chain} ("
+                "position bigint PRIMARY KEY, tenant_id uuid NOT NULL, "
+                "hash bytea NOT NULL)"
+            ).format(**names),
+            SQL(
+                "CREATE INDEX IF NOT EXISTS {index} "
+                "ON {schema}.{chain} (tenant_id, position)"
+            ).format(**names),
+        ]
+        # One statement per event, queued in the pipeline after the events' insert:
+        # each reads the tenant's head by index (tenant, position DESC), which is
+        # the row its predecessor in the same save just wrote (a later statement
+        # of a transaction sees it), and the event by its primary key. A NULL
+        # state would make the hash NULL, which the NOT NULL column refuses: the
+        # whole save fails rather than chain a gap.
+        self.chain_statement = SQL(
+            "INSERT INTO {schema}.{chain} (position, tenant_id, hash) "
+            "SELECT e.notification_id, %(tenant)s, sha256(coalesce(("
+            "SELECT c.hash FROM {schema}.{chain} c WHERE c.tenant_id = %(tenant)s "
+            "ORDER BY c.position DESC LIMIT 1), %(genesis)s) || "
+            # stored_bytes(), in SQL:
+            "uuid_send(e.originator_id) || int8send(e.originator_version)"
+            " || int4send(octet_length(convert_to(e.topic, 'UTF8')))"
+            " || convert_to(e.topic, 'UTF8') || e.state"
+            ") FROM {schema}.{events} e "
+            "WHERE e.originator_id = %(id)s AND e.originator_version = %(version)s"
+        ).format(**names)
+        self._names = names
+
+    def _insert_stored_events(
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        **kwargs: Any,  # noqa: ANN401 - the library's signature
+    ) -> None:
+        """Lock, insert (the library), then chain each event, all in one pipeline.
+
+        The events are chained in the order given, which is their position order:
+        the library's insert assigns positions in that order (it relies on it too,
+        pairing the returned positions with the events).
+        """
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        params = [
+            {
+                "tenant": getattr(event, "tenant_id", NO_TENANT),
+                "genesis": GENESIS,
+                "id": event.originator_id,
+                "version": event.originator_version,
+            }
+            for event in stored_events
+        ]
+        # Another cursor: the library fetches the positions from ``curs`` after
+        # the pipeline syncs, so its INSERT must stay the last statement there.
+        with curs.connection.cursor() as chain_cursor:
+            chain_cursor.executemany(self.chain_statement, params)
+
+    # -- reading the chain -----------------------------------------------------
+
+    def _fetch(self, statement: SQL, params: Sequence[object]) -> list[DictRow]:
+        with self.datastore.transaction(commit=False) as cursor:
+            return cursor.execute(statement.format(**self._names), params).fetchall()
+
+    def chain_is_empty(self) -> bool:
+        """Whether no event was chained yet."""
+        return not self._fetch(SQL("SELECT 1 FROM {schema}.{chain} LIMIT 1"), ())
+
+    def tenants(self) -> list[UUID]:
+        """Every tenant with a chain, in id order."""
+        rows = self._fetch(
+            SQL("SELECT DISTINCT tenant_id FROM {schema}.{chain} ORDER BY 1"), ()
+        )
+        return [row["tenant_id"] for row in rows]
+
+    def chained_rows(self, tenant: UUID) -> Iterator[DictRow]:
+        """The tenant's chain rows in position order, each with its event (if any)."""
+        after = 0
+        while True:
+            rows = self._fetch(
+                SQL(
+                    "SELECT c.position, c.hash, e.notification_id, e.originator_id, "
+                    "e.originator_version, e.topic, e.state "
+                    "FROM {schema}.{chain} c LEFT JOIN {schema}.{events} e "
+                    "ON e.notification_id = c.position "
+                    "WHERE c.tenant_id = %s AND c.position > %s "
+                    "ORDER BY c.position LIMIT %s"
+                ),
+                (tenant, after, VERIFY_PAGE),
+            )
+            yield from rows
+            if len(rows) < VERIFY_PAGE:
+                return
+            after = rows[-1]["position"]
+
+    def unchained_events(self) -> list[tuple[int, StoredEvent]]:
+        """Events with no chain row (stored behind the ledger's back), by position."""
+        return [
+            (row["notification_id"], _stored(row))
+            for row in self._fetch(
+                SQL(
+                    "SELECT e.* FROM {schema}.{events} e "
+                    "WHERE NOT EXISTS (SELECT 1 FROM {schema}.{chain} c "
+                    "WHERE c.position = e.notification_id) "
+                    "ORDER BY e.notification_id"
+                ),
+                (),
+            )
+        ]
+
+    def start_chain(self, tenant_of: Callable[[StoredEvent], UUID]) -> int:
+        """Chain the events recorded before the chain existed, once; how many.
+
+        Only while the chain is empty: once it has begun, an event without a chain
+        row was stored behind the ledger's back, and chaining it would hide that.
+        """
+        if not self.chain_is_empty() or not self._fetch(
+            SQL("SELECT 1 FROM {schema}.{events} LIMIT 1"), ()
+        ):
+            return 0  # the usual start: nothing to do, and no lock taken
+        with self.datastore.transaction(commit=True) as cursor:
+            self._lock_table(cursor)
+            names = self._names
+            started = cursor.execute(
+                SQL("SELECT 1 FROM {schema}.{chain} LIMIT 1").format(**names)
+            ).fetchone()
+            if started is not None:
+                return 0
+            heads: dict[UUID, bytes] = {}
+            chained: list[tuple[int, UUID, bytes]] = []
+            rows = cursor.execute(
+                SQL("SELECT * FROM {schema}.{events} ORDER BY notification_id").format(
+                    **names
+                )
+            ).fetchall()
+            for row in rows:
+                event = _stored(row)
+                tenant = tenant_of(event)
+                digest = chain_hash(
+                    heads.get(tenant, GENESIS),
+                    stored_bytes(
+                        row["originator_id"],
+                        row["originator_version"],
+                        row["topic"],
+                        bytes(row["state"]),
+                    ),
+                )
+                heads[tenant] = digest
+                chained.append((row["notification_id"], tenant, digest))
+            cursor.executemany(
+                SQL(
+                    "INSERT INTO {schema}.{chain} (position, tenant_id, hash) "
+                    "VALUES (%s, %s, %s)"
+                ).format(**names),
+                chained,
+            )
+            return len(chained)
+
+
+def _stored(row: DictRow) -> StoredEvent:
+    return StoredEvent(
+        originator_id=row["originator_id"],
+        originator_version=row["originator_version"],
+        topic=row["topic"],
+        state=bytes(row["state"]),
+    )
+
+
+def verify_tenant(
+    recorder: ChainedRecorder,
+    tenant: UUID,
+    unchained: Sequence[tuple[int, UUID]] = (),
+) -> Verification:
+    """Recompute the tenant's chain; the first position that no longer matches.
+
+    ``unchained`` are the events without a chain row, with their tenants (from
+    ``unchained_tenants``); one of this tenant's is bad too.
+    """
+    previous = GENESIS
+    events = 0
+    head: bytes | None = None
+    first_bad: tuple[int, str] | None = None
+    for row in recorder.chained_rows(tenant):
+        events += 1
+        position = row["position"]
+        head = bytes(row["hash"])
+        if first_bad is None:
+            if row["notification_id"] is None:
+                first_bad = (position, f"the event at position {position} is gone")
+            else:
+                expected = chain_hash(
+                    previous,
+                    stored_bytes(
+                        row["originator_id"],
+                        row["originator_version"],
+                        row["topic"],
+                        bytes(row["state"]),
+                    ),
+                )
+                if expected != head:
+                    problem = (
+                        f"the event at position {position} no longer matches its"
+                        " hash: its stored bytes or its place in the chain changed"
+                    )
+                    first_bad = (position, problem)
+        previous = head
+    strays = [position for position, owner in unchained if owner == tenant]
+    if strays and (first_bad is None or strays[0] < first_bad[0]):
+        problem = (
+            f"the event at position {strays[0]} is not in the chain: it was stored"
+            " behind the ledger's back"
+        )
+        first_bad = (strays[0], problem)
+    return Verification(
+        ok=first_bad is None,
+        events=events,
+        head=head.hex() if head is not None else None,
+        first_bad_position=first_bad[0] if first_bad else None,
+        problem=first_bad[1] if first_bad else None,
+    )
+
+
+def unchained_tenants(
+    recorder: ChainedRecorder, tenant_of: Callable[[StoredEvent], UUID]
+) -> list[tuple[int, UUID]]:
+    """The events without a chain row, by position, each with its tenant.
+
+    An event that cannot be decoded is placed in ``NO_TENANT``'s chain: reported by
+    the full check, without failing every tenant's own.
+    """
+    placed: list[tuple[int, UUID]] = []
+    for position, event in recorder.unchained_events():
+        try:
+            owner = tenant_of(event)
+        except Exception:  # noqa: BLE001 - whatever it is, it is reported
+            owner = NO_TENANT
+        placed.append((position, owner))
+    return placed
+
+
+def verify_all(
+    recorder: ChainedRecorder, tenant_of: Callable[[StoredEvent], UUID]
+) -> dict[UUID, Verification]:
+    """Every tenant's chain (and the tenants of events stored without one)."""
+    unchained = unchained_tenants(recorder, tenant_of)
+    tenants = set(recorder.tenants()) | {owner for _, owner in unchained}
+    return {
+        tenant: verify_tenant(recorder, tenant, unchained) for tenant in sorted(tenants)
+    }
+
+
+def _chained(
+    recorder: ApplicationRecorder, mapper: Mapper[UUID]
+) -> tuple[ChainedRecorder, ActorMapper]:
+    if not isinstance(recorder, ChainedRecorder) or not isinstance(mapper, ActorMapper):
+        msg = "the hash chain is kept by the ledger on PostgreSQL only"
+        raise TypeError(msg)
+    return recorder, mapper
+
+
+def audit_tenant(
+    recorder: ApplicationRecorder, mapper: Mapper[UUID], tenant: UUID
+) -> Verification:
+    """Verify one tenant's chain, events stored without the ledger included."""
+    chained, actors = _chained(recorder, mapper)
+    return verify_tenant(chained, tenant, unchained_tenants(chained, actors.tenant_of))
+
+
+def audit_all(
+    recorder: ApplicationRecorder, mapper: Mapper[UUID]
+) -> dict[UUID, Verification]:
+    """Verify every tenant's chain."""
+    chained, actors = _chained(recorder, mapper)
+    return verify_all(chained, actors.tenant_of)
