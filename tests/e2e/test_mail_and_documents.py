@@ -71,9 +71,13 @@ def inbox(smtp_port: int) -> Iterator[Inbox]:
 
 
 def noticed(
-    session: Session, invoice_id: str, count: int = 1, timeout: float = 30
+    session: Session, invoice_id: str, count: int = 1, timeout: float = 90
 ) -> list[dict[str, Any]]:
-    """The invoice's notices once ``count`` are recorded (waiting a while)."""
+    """The invoice's notices once ``count`` are recorded (waiting a while).
+
+    The shared server's mailer works through every test's invoices in log order,
+    rendering a PDF for each notice, so under load a notice can take a while.
+    """
     deadline = time.monotonic() + timeout
     while True:
         invoice = session.ok(session.get(f"/v1/invoices/{invoice_id}"))
