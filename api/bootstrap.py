@@ -31,6 +31,7 @@ from application.processes import (
     ChargeRegistration,
     InvoiceMailer,
     Periodic,
+    notice_sweep,
     overdue_sweep,
 )
 from application.webhooks import WebhookReceiver
@@ -250,6 +251,13 @@ def background_workers(container: Container) -> list[Worker]:
             lambda: overdue_sweep(ledger, views.invoices.past_due),
         )
     )
+    workers.append(
+        Periodic(
+            "notice-sweep",
+            container.settings.overdue_sweep_seconds,
+            lambda: notice_sweep(ledger, views.invoices.notice_candidates),
+        )
+    )
     if container.delivery is not None:
         workers.append(container.delivery)
     workers += outbound_workers(container)
@@ -291,7 +299,6 @@ def processes(container: Container) -> list[Reactor]:
             container.ledger,
             container.renderer,
             mail_sender(container.settings),
-            container.pool,
             container.settings.mail_from,
         ),
     ]

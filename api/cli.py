@@ -35,7 +35,7 @@ from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
 from application.actors import Actor, set_actor
 from application.chain import audit_all
-from application.processes import overdue_sweep
+from application.processes import notice_sweep, overdue_sweep
 from projections import maintenance, set_aside
 from projections.followers import retry_process
 from projections.outbox import retry_queuer
@@ -123,10 +123,16 @@ def tick(settings: Settings, today: date | None = None) -> int:
             marked = overdue_sweep(
                 container.ledger, container.read_models.invoices.past_due, today
             )
+            reminded = notice_sweep(
+                container.ledger,
+                container.read_models.invoices.notice_candidates,
+                today,
+            )
         finally:
             container.started = True
             container.close()
     console.print(f"{marked} invoice(s) marked overdue")
+    console.print(f"{reminded} notice(s) due")
     return 0
 
 

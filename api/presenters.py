@@ -15,6 +15,7 @@ from api.schemas import (
     CreditPublic,
     CustomerPublic,
     InvoicePublic,
+    NoticePublic,
     PaymentPublic,
     PixPublic,
     ReceivablePublic,
@@ -26,7 +27,7 @@ from domain.credits import Credit
 from domain.invoices import Invoice, InvoiceStatus, Payment, balance_of
 from domain.money import format_amount
 from domain.vocabulary import BoletoStatus, CreditStatus, ReceivableSituation
-from projections.panel_invoices import payments_of
+from projections.panel_invoices import notices_of, payments_of
 
 Row = dict[str, Any]
 
@@ -132,6 +133,15 @@ def invoice(aggregate: Invoice, client_name: str) -> InvoicePublic:
         else aggregate.payment_method.value,
         failure_reason=aggregate.failure_reason,
         payments=[payment(paid) for paid in aggregate.payments],
+        notices=[
+            NoticePublic(
+                kind=notice.kind.value,
+                sent_at=notice.sent_at,
+                failed_at=notice.failed_at,
+                reason=notice.reason,
+            )
+            for notice in aggregate.notices
+        ],
         created_at=aggregate.created_on,
         updated_at=aggregate.modified_on,
     )
@@ -175,6 +185,7 @@ def invoice_row(row: Row) -> InvoicePublic:
         payment_method=row["payment_method"],
         failure_reason=row["failure_reason"],
         payments=[PaymentPublic.model_validate(p) for p in payments_of(row)],
+        notices=[NoticePublic.model_validate(n) for n in notices_of(row)],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

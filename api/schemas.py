@@ -350,6 +350,15 @@ class PaymentPublic(BaseModel):
     provider_event_id: str
 
 
+class NoticePublic(BaseModel):
+    """One e-mail notice of an invoice: sent, or refused for good with the reason."""
+
+    kind: Literal["invoice", "reminder", "overdue", "receipt"]
+    sent_at: datetime | None = None
+    failed_at: datetime | None = None
+    reason: str | None = None
+
+
 class InvoicePublic(BaseModel):
     """An invoice."""
 
@@ -377,6 +386,7 @@ class InvoicePublic(BaseModel):
     payment_method: PaymentMethodCode | None
     failure_reason: str | None
     payments: list[PaymentPublic]
+    notices: list[NoticePublic] = []
     created_at: datetime
     updated_at: datetime
 

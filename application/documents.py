@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Protocol
 
 from application.ledger import Ledger
+from domain.errors import DomainError
 from domain.invoices import Invoice
+from domain.pix import PixCode
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,15 @@ class InvoiceDocument:
     barcode: str | None
     pix_emv: str | None
     paid_at: datetime | None
+    status: str = "awaiting_payment"
+    bank_code: str | None = None
+    our_number: str | None = None
+    fine_percent: Decimal = Decimal(0)
+    interest_monthly_percent: Decimal = Decimal(0)
+    client_city: str = ""
+    client_state: str = ""
+    reseller_email: str = ""
+    pix_city: str = ""
 
 
 def invoice_document(ledger: Ledger, invoice: Invoice) -> InvoiceDocument:
@@ -63,7 +75,24 @@ def invoice_document(ledger: Ledger, invoice: Invoice) -> InvoiceDocument:
         barcode=charge.barcode if charge else None,
         pix_emv=charge.pix_emv if charge else None,
         paid_at=invoice.paid_at,
+        status=invoice.status.value,
+        bank_code=charge.bank_code if charge else None,
+        our_number=charge.our_number if charge else None,
+        fine_percent=invoice.fine_percent,
+        interest_monthly_percent=invoice.interest_monthly_percent,
+        client_city=client.city or "",
+        client_state=client.state or "",
+        reseller_email=reseller.email,
+        pix_city=_pix_city(charge.pix_emv) if charge else "",
     )
+
+
+def _pix_city(emv: str) -> str:
+    """The merchant city the partner put in the Pix code (shown by the QR)."""
+    try:
+        return PixCode.decode(emv).merchant_city
+    except DomainError:
+        return ""
 
 
 class DocumentRenderer(Protocol):
@@ -75,4 +104,12 @@ class DocumentRenderer(Protocol):
 
     def pdf(self, document: InvoiceDocument) -> bytes:
         """The same invoice as PDF."""
+        ...
+
+    def mail_html(self, document: InvoiceDocument, intro: str) -> str:
+        """The invoice as an e-mail body: ``intro`` on top, images by ``cid:``."""
+        ...
+
+    def images(self, document: InvoiceDocument) -> dict[str, bytes]:
+        """The PNG images ``mail_html`` refers to, by content id."""
         ...

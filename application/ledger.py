@@ -68,6 +68,7 @@ from domain.invoices import (
     MAX_DESCRIPTION_LENGTH,
     Charge,
     Invoice,
+    NoticeKind,
     PaymentMethod,
 )
 from domain.money import check_amount_cents, format_brl
@@ -707,6 +708,56 @@ class Ledger(Application[UUID]):
             return Recorded(invoice, self._save_all(invoice))
 
         return self._retrying(command)
+
+    # -- notices to clients ----------------------------------------------------------
+
+    def request_reminder(
+        self, invoice_id: UUID, as_of: date, days_before_due: int | None
+    ) -> Recorded[Invoice]:
+        """Claim the invoice's reminder if it is due ``as_of``; else record nothing.
+
+        The claim is an event on the invoice, so two sweeps racing (the service's
+        and ``ledger tick``) claim it once: the loser finds it claimed and stops.
+        """
+
+        def change(invoice: Invoice) -> None:
+            if invoice.reminder_is_due(as_of, days_before_due):
+                invoice.request_notice(NoticeKind.REMINDER, as_of)
+
+        return self._change_invoice(invoice_id, change)
+
+    def request_overdue_notice(
+        self, invoice_id: UUID, as_of: date
+    ) -> Recorded[Invoice]:
+        """Claim the overdue notice of a partly paid invoice past due; else nothing."""
+
+        def change(invoice: Invoice) -> None:
+            if invoice.overdue_notice_is_due(as_of):
+                invoice.request_notice(NoticeKind.OVERDUE, as_of)
+
+        return self._change_invoice(invoice_id, change)
+
+    def record_notice_sent(
+        self, invoice_id: UUID, kind: NoticeKind
+    ) -> Recorded[Invoice]:
+        """The notice went to the mail server; recording it twice records nothing."""
+
+        def change(invoice: Invoice) -> None:
+            if not invoice.notice_done(kind):
+                invoice.record_notice_sent(kind, self.clock())
+
+        return self._change_invoice(invoice_id, change)
+
+    def record_notice_failed(
+        self, invoice_id: UUID, kind: NoticeKind, reason: str
+    ) -> Recorded[Invoice]:
+        """The mail server refused the notice for good: never send it again."""
+
+        def change(invoice: Invoice) -> None:
+            if not invoice.notice_done(kind):
+                invoice.record_notice_failed(kind, self.clock(), reason)
+
+        return self._change_invoice(invoice_id, change)
 
     # -- customer credits ----------------------------------------------------------
 

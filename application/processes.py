@@ -9,8 +9,12 @@ the event after the last one tracked, repeats nothing harmful.
   ``RegistrationFailed`` (also when the charge cannot be encoded: a refusal, not a
   retry); an invoice due before today is then marked overdue. On
   ``Invoice.Cancelled``, cancel the partner's charge.
-* ``InvoiceMailer``: on ``Invoice.Registered``, e-mail the client the invoice; a
-  message refused for good is recorded and skipped.
+* ``InvoiceMailer``: e-mail the client each notice of an invoice once (the invoice
+  when registered, a claimed reminder, the overdue notice, the receipt); a message
+  refused for good is recorded and skipped.
+* ``notice_sweep``: claim the reminders due today (the reseller's
+  ``reminder_days_before_due``) and the overdue notices of invoices paid in part,
+  for the mailer to send.
 * ``overdue_sweep``: mark overdue every invoice still awaiting a payment that was due
   before today.
 """
@@ -20,20 +24,25 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
-from typing import Any, LiteralString
+from typing import Any
 from uuid import UUID
-
-from psycopg_pool import ConnectionPool
 
 from application.actors import Actor, acting_as, acting_for_itself
 from application.documents import DocumentRenderer, invoice_document
 from application.gateway import ChargeRefusedError, ChargeRequest, PaymentGateway
 from application.ledger import Ledger
-from application.mail import MailRefusedError, MailSender, invoice_message
+from application.mail import MailRefusedError, MailSender, build_message
+from application.notices import notice_mail
 from domain.errors import DomainError, InvalidTransitionError
-from domain.invoices import MAX_REASON_LENGTH, Invoice, InvoiceStatus
+from domain.invoices import (
+    MAX_REASON_LENGTH,
+    UNPAID,
+    Invoice,
+    InvoiceStatus,
+    NoticeKind,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +122,19 @@ def _reason(text: str) -> str:
 
 
 class InvoiceMailer:
-    """E-mails each registered invoice to its client, once: HTML body, PDF attached.
+    """E-mails the client each notice of an invoice, once.
 
-    A sent invoice is remembered in ``mail_sent``; a crash between sending and
-    remembering would send that one message again (at least once, never lost). A
-    message refused for good (an SMTP 5xx) is remembered in ``mail_failed`` with the
-    reason and never sent again; the next messages go on. A transient failure is
-    retried with the message already rendered (kept in memory, by invoice).
+    The invoice when registered, the reminder when claimed (``notice_sweep``),
+    the overdue notice when it became overdue, the receipt when paid.
+
+    Each outcome is an event on the invoice (``NoticeSent``, ``NoticeFailed``), so a
+    replay after a restart finds it and sends nothing; a crash between sending and
+    recording would send that one message again (at least once, never lost). A
+    message refused for good (an SMTP 5xx) is recorded with the reason and never
+    sent again; the next messages go on. A transient failure is retried with the
+    message already rendered (kept in memory, by invoice and kind). A notice that
+    no longer applies when its turn comes (a reminder for an invoice paid since)
+    is not sent.
     """
 
     name = "invoice_mailer"
@@ -131,89 +146,86 @@ class InvoiceMailer:
         ledger: Ledger,
         renderer: DocumentRenderer,
         sender: MailSender,
-        pool: ConnectionPool[Any],
         mail_from: str,
     ) -> None:
         self.ledger = ledger
         self.renderer = renderer
         self.sender = sender
-        self.pool = pool
         self.mail_from = mail_from
-        self._pending: dict[UUID, tuple[str, EmailMessage]] = {}
-        with pool.connection() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS mail_sent (invoice_id uuid PRIMARY KEY,"
-                " recipient text NOT NULL, sent_at timestamptz NOT NULL DEFAULT now())"
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS mail_failed (invoice_id uuid PRIMARY KEY,"
-                " recipient text NOT NULL, reason text NOT NULL,"
-                " failed_at timestamptz NOT NULL DEFAULT now())"
-            )
+        self._pending: dict[tuple[UUID, NoticeKind], EmailMessage] = {}
 
     def handles(self, event: object) -> bool:
-        """Only registrations are mailed."""
-        return isinstance(event, Invoice.Registered)
+        """Registrations, claimed reminders, overdue invoices and payments."""
+        return isinstance(
+            event,
+            Invoice.Registered
+            | Invoice.NoticeRequested
+            | Invoice.BecameOverdue
+            | Invoice.PaymentReceived
+            | Invoice.Paid,
+        )
+
+    @staticmethod
+    def kind_of(event: object) -> NoticeKind:
+        """The notice an event calls for."""
+        if isinstance(event, Invoice.NoticeRequested):
+            return NoticeKind(event.kind)
+        if isinstance(event, Invoice.BecameOverdue):
+            return NoticeKind.OVERDUE
+        if isinstance(event, Invoice.PaymentReceived | Invoice.Paid):
+            return NoticeKind.RECEIPT
+        return NoticeKind.INVOICE
 
     @acting_for_itself
     def react(self, event: Any) -> None:  # noqa: ANN401 - a handled event
-        """Send the invoice unless done already; transient errors are retried."""
-        invoice_id: UUID = event.originator_id
-        with self.pool.connection() as conn:
-            done = conn.execute(
-                "SELECT 1 FROM mail_sent WHERE invoice_id = %s UNION ALL "
-                "SELECT 1 FROM mail_failed WHERE invoice_id = %s",
-                (invoice_id, invoice_id),
-            ).fetchone()
-        if done is not None:
+        """Send the notice unless done or moot; transient errors are retried."""
+        kind = self.kind_of(event)
+        invoice = self.ledger.find_invoice(event.originator_id)
+        if invoice.notice_done(kind) or not applies(kind, invoice):
             return
-        recipient, message = self._pending.get(invoice_id) or self._render(invoice_id)
+        key = (invoice.id, kind)
+        message = self._pending.get(key) or self._render(invoice, kind)
         try:
             self.sender.send(message)
         except MailRefusedError as refusal:
-            self._pending.pop(invoice_id, None)
-            log.warning("mail of invoice %s refused: %s", invoice_id, refusal.reason)
-            self._remember(
-                "INSERT INTO mail_failed (invoice_id, recipient, reason)"
-                " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                (invoice_id, recipient, refusal.reason),
+            self._pending.pop(key, None)
+            log.warning(
+                "%s of invoice %s refused: %s", kind, invoice.id, refusal.reason
             )
+            self.ledger.record_notice_failed(invoice.id, kind, refusal.reason)
             return
         except Exception:
-            self._keep(invoice_id, recipient, message)
+            self._keep(key, message)
             raise
-        self._pending.pop(invoice_id, None)
-        self._remember(
-            "INSERT INTO mail_sent (invoice_id, recipient) VALUES (%s, %s)"
-            " ON CONFLICT DO NOTHING",
-            (invoice_id, recipient),
-        )
+        self._pending.pop(key, None)
+        self.ledger.record_notice_sent(invoice.id, kind)
 
-    def _render(self, invoice_id: UUID) -> tuple[str, EmailMessage]:
-        invoice = self.ledger.find_invoice(invoice_id)
+    def _render(self, invoice: Invoice, kind: NoticeKind) -> EmailMessage:
         document = invoice_document(self.ledger, invoice)
-        message = invoice_message(
-            sender=self.mail_from,
+        return build_message(
+            notice_mail(kind, document, self.renderer),
+            mail_from=self.mail_from,
+            sender_name=document.reseller_name,
+            reply_to=document.reseller_email or None,
             to=document.client_email,
-            subject=f"Fatura {document.code} de {document.reseller_name}",
-            html=self.renderer.html(document),
-            pdf=self.renderer.pdf(document),
-            filename=f"fatura-{document.code}.pdf",
+            sent_at=datetime.now(UTC),  # the real time: the mail's Date header
         )
-        return document.client_email, message
 
-    def _keep(self, invoice_id: UUID, recipient: str, message: EmailMessage) -> None:
-        self._pending[invoice_id] = (recipient, message)
+    def _keep(self, key: tuple[UUID, NoticeKind], message: EmailMessage) -> None:
+        self._pending[key] = message
         while len(self._pending) > self.MAX_PENDING:
             del self._pending[next(iter(self._pending))]
 
-    def _remember(self, statement: LiteralString, params: tuple[object, ...]) -> None:
-        # PostgreSQL text refuses NUL, which a hostile address may hold.
-        cleaned = tuple(
-            p.replace("\x00", "\\x00") if isinstance(p, str) else p for p in params
-        )
-        with self.pool.connection() as conn:
-            conn.execute(statement, cleaned)
+
+def applies(kind: NoticeKind, invoice: Invoice) -> bool:
+    """Whether the notice still says something true when its turn comes."""
+    if invoice.charge is None:
+        return False  # nothing to pay with (never registered)
+    if kind is NoticeKind.RECEIPT:
+        return invoice.status is InvoiceStatus.PAID
+    if kind is NoticeKind.INVOICE:
+        return invoice.status is not InvoiceStatus.CANCELLED
+    return invoice.status in UNPAID
 
 
 def overdue_sweep(
@@ -228,6 +240,37 @@ def overdue_sweep(
         recorded = ledger.mark_overdue(invoice_id, day)
         marked += recorded.position is not None
     return marked
+
+
+def notice_sweep(
+    ledger: Ledger,
+    candidates: Callable[[date], Iterable[tuple[UUID, UUID, date]]],
+    today: date | None = None,
+) -> int:
+    """Claim the notices due as of ``today`` for the mailer; return how many.
+
+    A reminder is due once the reseller's ``reminder_days_before_due`` is reached;
+    the overdue notice of an invoice paid in part once its due date has passed (one
+    awaiting payment gets it when it becomes overdue). ``candidates`` gives
+    ``(invoice id, reseller id, due date)`` of unpaid invoices that may need one.
+    """
+    day = today or ledger.today()
+    days_of: dict[UUID, int | None] = {}
+    claimed = 0
+    for invoice_id, reseller_id, due_date in candidates(day):
+        if due_date < day:
+            recorded = ledger.request_overdue_notice(invoice_id, day)
+            claimed += recorded.position is not None
+            continue
+        if reseller_id not in days_of:
+            reseller = ledger.get_reseller(reseller_id)
+            days_of[reseller_id] = reseller.reminder_days_before_due
+        days = days_of[reseller_id]
+        if days is None or (due_date - day).days > days:
+            continue
+        recorded = ledger.request_reminder(invoice_id, day, days)
+        claimed += recorded.position is not None
+    return claimed
 
 
 class Periodic:

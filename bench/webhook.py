@@ -28,11 +28,14 @@ from tests.e2e.server import server_process
 
 
 def wait_for_mail(url: str, count: int, timeout: float = 300) -> None:
-    """Until the mail process has sent ``count`` invoices."""
+    """Until the mail process has sent ``count`` invoices (recorded as events)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with psycopg.connect(url) as conn:
-            row = conn.execute("SELECT count(*) FROM mail_sent").fetchone()
+            row = conn.execute(
+                "SELECT count(*) FROM ledger_events"
+                " WHERE topic = 'revenda.Invoice.NoticeSent'"
+            ).fetchone()
         if row and row[0] >= count:
             return
         time.sleep(0.2)

@@ -203,3 +203,90 @@ def format_line(digits: str) -> str:
         f"{digits[0:5]}.{digits[5:10]} {digits[10:15]}.{digits[15:21]} "
         f"{digits[21:26]}.{digits[26:32]} {digits[32]} {digits[33:47]}"
     )
+
+
+# -- the printed boleto ------------------------------------------------------------
+
+BANK_NAMES = {
+    "001": "Banco do Brasil",
+    "033": "Santander",
+    "104": "Caixa",
+    "237": "Bradesco",
+    "341": "Itaú",
+    "461": "Asaas IP",
+}
+"""Names printed in the bank area of the boleto, for the codes partners use."""
+
+
+def bank_check_digit(bank_code: str) -> str:
+    """The check digit printed after the bank code (``001-9``, ``341-7``, ``104-0``).
+
+    Modulo 11 with weights 2, 3, 4 from the right; a result of 10 or 11 is 0.
+    """
+    if len(bank_code) != 3 or not bank_code.isdigit():  # noqa: PLR2004
+        raise BoletoError("bank code must be three digits")
+    total = sum(int(d) * w for d, w in zip(reversed(bank_code), (2, 3, 4), strict=True))
+    digit = 11 - total % 11
+    return "0" if digit >= 10 else str(digit)  # noqa: PLR2004
+
+
+ITF_NARROW = 1
+ITF_WIDE = 3
+"""Element widths in narrow modules: FEBRABAN's wide:narrow ratio is 3:1."""
+_ITF_PATTERNS = (
+    "nnwwn",
+    "wnnnw",
+    "nwnnw",
+    "wwnnn",
+    "nnwnw",
+    "wnwnn",
+    "nwwnn",
+    "nnnww",
+    "wnnwn",
+    "nwnwn",
+)
+"""Interleaved 2 of 5: the five elements of each digit, two of them wide."""
+_ITF_START = (ITF_NARROW,) * 4
+_ITF_STOP = (ITF_WIDE, ITF_NARROW, ITF_NARROW)
+
+
+def itf_widths(digits: str) -> list[int]:
+    """The widths of the bars and spaces of ``digits`` in ITF, a bar first.
+
+    Each pair of digits is five bars (the first digit) interleaved with five spaces
+    (the second); a start pattern (bar, space, bar, space) precedes them and a stop
+    pattern (wide bar, space, bar) ends them.
+    """
+    if not digits or len(digits) % 2 or _DIGITS.fullmatch(digits) is None:
+        raise BoletoError("ITF encodes an even number of digits", "barcode")
+    widths = list(_ITF_START)
+    for index in range(0, len(digits), 2):
+        bars = _ITF_PATTERNS[int(digits[index])]
+        spaces = _ITF_PATTERNS[int(digits[index + 1])]
+        for bar, space in zip(bars, spaces, strict=True):
+            widths += [ITF_WIDE if bar == "w" else ITF_NARROW]
+            widths += [ITF_WIDE if space == "w" else ITF_NARROW]
+    return widths + list(_ITF_STOP)
+
+
+def itf_decode(widths: list[int]) -> str:
+    """The digits of ITF bar and space widths (any unit; narrow is the smallest).
+
+    Used to check a rendered barcode reads back: elements wider than twice the
+    narrowest are wide.
+    """
+    narrow = min(widths)
+    marks = ["w" if w > 2 * narrow else "n" for w in widths]
+    if marks[:4] != ["n"] * 4 or marks[-3:] != ["w", "n", "n"]:
+        raise BoletoError("no ITF start or stop pattern", "barcode")
+    body = marks[4:-3]
+    if len(body) % 10:
+        raise BoletoError("ITF body is not whole pairs of digits", "barcode")
+    digits = []
+    for index in range(0, len(body), 10):
+        chunk = body[index : index + 10]
+        for pattern in ("".join(chunk[0::2]), "".join(chunk[1::2])):
+            if pattern not in _ITF_PATTERNS:
+                raise BoletoError("not an ITF digit pattern", "barcode")
+            digits.append(str(_ITF_PATTERNS.index(pattern)))
+    return "".join(digits)

@@ -63,3 +63,15 @@ class Document:
 def compact_document_text(text: str) -> str:
     """Strip punctuation and upper-case, as documents are stored (for searches)."""
     return _PUNCTUATION.sub("", text).upper()
+
+
+def format_document(number: str) -> str:
+    """A normalised CPF or CNPJ punctuated as printed.
+
+    ``145.382.206-20``, ``16.727.230/0001-97``; anything else is returned as is.
+    """
+    if len(number) == _CPF_LENGTH:
+        return f"{number[:3]}.{number[3:6]}.{number[6:9]}-{number[9:]}"
+    if len(number) == 14:  # noqa: PLR2004 - a CNPJ's length
+        return f"{number[:2]}.{number[2:5]}.{number[5:8]}/{number[8:12]}-{number[12:]}"
+    return number

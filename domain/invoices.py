@@ -26,7 +26,7 @@ it still replays as it did.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Self
@@ -169,6 +169,31 @@ class Payment:
     provider_event_id: str
 
 
+class NoticeKind(StrEnum):
+    """The e-mails a client gets about an invoice, each at most once."""
+
+    INVOICE = "invoice"
+    REMINDER = "reminder"
+    OVERDUE = "overdue"
+    RECEIPT = "receipt"
+
+
+MAX_REMINDER_DAYS = 30
+"""The most days before the due date a reseller may set its reminder to."""
+UNPAID = frozenset({_S.AWAITING_PAYMENT, _S.OVERDUE, _S.PARTIALLY_PAID})
+"""Registered invoices still waiting for (the rest of) their payment."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One notice's outcome: sent, or refused for good by the mail server."""
+
+    kind: NoticeKind
+    sent_at: datetime | None = None
+    failed_at: datetime | None = None
+    reason: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Charge:
     """What the payment partner returned when it registered the invoice."""
@@ -284,6 +309,28 @@ class Invoice(LedgerAggregate):
         amount_cents: int
         refunded_at: datetime
 
+    class NoticeRequested(LedgerAggregate.Event):
+        """A notice became due (a reminder): claimed once, sent by the mailer."""
+
+        TOPIC = "revenda.Invoice.NoticeRequested"
+        kind: str
+        as_of: date
+
+    class NoticeSent(LedgerAggregate.Event):
+        """A notice was handed to the mail server."""
+
+        TOPIC = "revenda.Invoice.NoticeSent"
+        kind: str
+        sent_at: datetime
+
+    class NoticeFailed(LedgerAggregate.Event):
+        """The mail server refused a notice for good: it is never sent again."""
+
+        TOPIC = "revenda.Invoice.NoticeFailed"
+        kind: str
+        failed_at: datetime
+        reason: str
+
     @event(Issued)
     def __init__(  # noqa: PLR0913 - the fields of the created event
         self,
@@ -323,6 +370,8 @@ class Invoice(LedgerAggregate):
         self.payment_method: PaymentMethod | None = None
         self.cancellation_reason: str | None = None
         self.refunded_at: datetime | None = None
+        self.notices: tuple[Notice, ...] = ()
+        self.notices_requested: frozenset[NoticeKind] = frozenset()
         self.undone_payments: frozenset[UUID] = frozenset()
 
     @classmethod
@@ -604,3 +653,68 @@ class Invoice(LedgerAggregate):
     def _refunded(self, amount_cents: int, refunded_at: datetime) -> None:  # noqa: ARG002 - recorded for auditors
         self.status = InvoiceStatus.REFUNDED
         self.refunded_at = refunded_at
+
+    # -- notices -----------------------------------------------------------------
+
+    def notice_done(self, kind: NoticeKind) -> bool:
+        """Whether the notice was sent or refused for good (never to be sent again)."""
+        return any(notice.kind is kind for notice in self.notices)
+
+    def reminder_is_due(self, today: date, days_before_due: int | None) -> bool:
+        """Whether a reminder is due: set, unpaid, in the days before the due date."""
+        return (
+            days_before_due is not None
+            and self.status in UNPAID
+            and self.due_date - timedelta(days=days_before_due) <= today < self.due_date
+            and NoticeKind.REMINDER not in self.notices_requested
+            and not self.notice_done(NoticeKind.REMINDER)
+        )
+
+    def overdue_notice_is_due(self, today: date) -> bool:
+        """Whether a partly paid invoice past its due date still owes its notice.
+
+        An invoice awaiting payment gets it when it becomes overdue; one paid in
+        part never becomes overdue, so the sweep claims its notice instead.
+        """
+        return (
+            self.status is InvoiceStatus.PARTIALLY_PAID
+            and self.due_date < today
+            and NoticeKind.OVERDUE not in self.notices_requested
+            and not self.notice_done(NoticeKind.OVERDUE)
+        )
+
+    def request_notice(self, kind: NoticeKind, as_of: date) -> None:
+        """Claim a notice once; a second claim of the same kind is refused."""
+        if kind in self.notices_requested or self.notice_done(kind):
+            raise InvalidTransitionError("invoice", self.status.value, f"notify {kind}")
+        self._notice_requested(kind=kind.value, as_of=as_of)
+
+    @event(NoticeRequested)
+    def _notice_requested(self, kind: str, as_of: date) -> None:  # noqa: ARG002 - recorded for auditors
+        self.notices_requested = self.notices_requested | {NoticeKind(kind)}
+
+    def record_notice_sent(self, kind: NoticeKind, at: datetime) -> None:
+        """Record that the notice went; refused if its outcome is recorded already."""
+        if self.notice_done(kind):
+            raise InvalidTransitionError("invoice", self.status.value, f"notify {kind}")
+        self._notice_sent(kind=kind.value, sent_at=at)
+
+    @event(NoticeSent)
+    def _notice_sent(self, kind: str, sent_at: datetime) -> None:
+        self.notices = (*self.notices, Notice(NoticeKind(kind), sent_at=sent_at))
+
+    def record_notice_failed(self, kind: NoticeKind, at: datetime, reason: str) -> None:
+        """Record the mail server's refusal for good, with its reason."""
+        if self.notice_done(kind):
+            raise InvalidTransitionError("invoice", self.status.value, f"notify {kind}")
+        printable = "".join(c if c.isprintable() else " " for c in reason).strip()
+        self._notice_failed(
+            kind=kind.value,
+            failed_at=at,
+            reason=(printable or "refused")[:MAX_REASON_LENGTH],
+        )
+
+    @event(NoticeFailed)
+    def _notice_failed(self, kind: str, failed_at: datetime, reason: str) -> None:
+        notice = Notice(NoticeKind(kind), failed_at=failed_at, reason=reason)
+        self.notices = (*self.notices, notice)

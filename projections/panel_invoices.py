@@ -7,6 +7,7 @@ they paid: principal and late fees; the balance is derived from the status.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date
 from typing import Any, ClassVar
 from uuid import UUID
@@ -14,8 +15,10 @@ from uuid import UUID
 from psycopg import sql
 
 from domain.invoices import (
+    MAX_REMINDER_DAYS,
     Invoice,
     InvoiceStatus,
+    NoticeKind,
     status_after_payment,
     status_after_undo,
 )
@@ -54,6 +57,9 @@ INVOICES = Table(
         "paid_at": "timestamptz",
         "payment_method": "text",
         "failure_reason": "text",
+        "notices": "text",
+        "reminder_requested": "boolean",
+        "overdue_requested": "boolean",
         "created_at": "timestamptz",
         "updated_at": "timestamptz",
     },
@@ -69,6 +75,25 @@ _SELECT = (
     "SELECT i.*, n.name AS client_name FROM {0}.invoices i "
     "JOIN {0}.client_names n ON n.id = i.client_id "
 )
+
+
+def notices_of(row: Row) -> list[dict[str, object]]:
+    """The notices of an invoice row (sent or refused), as the API shows them.
+
+    Rows written before notices were kept have none.
+    """
+    notices: list[dict[str, object]] = json.loads(row.get("notices") or "[]")
+    return notices
+
+
+def _claimed(kind: str) -> dict[str, bool]:
+    """The flag that keeps the notice sweep from claiming ``kind`` again."""
+    flags = {
+        NoticeKind.REMINDER: "reminder_requested",
+        NoticeKind.OVERDUE: "overdue_requested",
+    }
+    flag = flags.get(NoticeKind(kind))
+    return {flag: True} if flag else {}
 
 
 def payments_of(row: Row) -> list[dict[str, object]]:
@@ -104,6 +129,9 @@ class PanelInvoices(KeepsClientNames, View):
                 "fine_percent": event.fine_percent,
                 "interest_monthly_percent": event.interest_monthly_percent,
                 "payments": "[]",
+                "notices": "[]",
+                "reminder_requested": False,
+                "overdue_requested": False,
                 "issue_date": event.issue_date,
                 "due_date": event.due_date,
                 "reference_month": event.reference_month,
@@ -212,6 +240,49 @@ class PanelInvoices(KeepsClientNames, View):
             **changes,
         )
 
+    @on(Invoice.NoticeRequested, load=_LOAD)
+    def _notice_requested(
+        self, rows: Rows, event: Invoice.NoticeRequested, _position: int
+    ) -> None:
+        if rows.get(INVOICES, event.originator_id) is not None:
+            changes = _claimed(event.kind)
+            rows.update(
+                INVOICES, event.originator_id, updated_at=event.timestamp, **changes
+            )
+
+    @on(Invoice.NoticeSent, load=_LOAD)
+    def _notice_sent(
+        self, rows: Rows, event: Invoice.NoticeSent, _position: int
+    ) -> None:
+        self._add_notice(
+            rows, event, {"kind": event.kind, "sent_at": event.sent_at.isoformat()}
+        )
+
+    @on(Invoice.NoticeFailed, load=_LOAD)
+    def _notice_failed(
+        self, rows: Rows, event: Invoice.NoticeFailed, _position: int
+    ) -> None:
+        notice = {
+            "kind": event.kind,
+            "failed_at": event.failed_at.isoformat(),
+            "reason": event.reason,
+        }
+        self._add_notice(rows, event, notice)
+
+    @staticmethod
+    def _add_notice(rows: Rows, event: Any, notice: Mapping[str, object]) -> None:  # noqa: ANN401 - a notice event
+        row = rows.get(INVOICES, event.originator_id)
+        if row is not None:
+            notices = json.dumps([*notices_of(row), notice])
+            changes = _claimed(event.kind)
+            rows.update(
+                INVOICES,
+                event.originator_id,
+                notices=notices,
+                updated_at=event.timestamp,
+                **changes,
+            )
+
     @on(Invoice.PaymentUndone, load=_LOAD)
     def _payment_undone(
         self, rows: Rows, event: Invoice.PaymentUndone, _position: int
@@ -299,6 +370,33 @@ class PanelInvoices(KeepsClientNames, View):
             sql.Identifier(self.schema)
         )
         return self.fetch_one(statement, (reseller_id, invoice_id))
+
+    def notice_candidates(
+        self, today: date, limit: int = 1000
+    ) -> list[tuple[UUID, UUID, date]]:
+        """Unpaid invoices of every tenant that may need a notice claimed.
+
+        ``(id, reseller_id, due_date)`` of those due in the next 30 days (the
+        longest reminder) with no reminder claimed, and of those paid in part past
+        their due date with no overdue notice claimed.
+        """
+        statement = sql.SQL(
+            "(SELECT id, reseller_id, due_date FROM {0}.invoices"
+            " WHERE status IN ({1}, {2}) AND due_date > %s"
+            " AND due_date <= %s + {3} AND reminder_requested IS NOT TRUE"
+            " ORDER BY due_date LIMIT %s) UNION ALL"
+            " (SELECT id, reseller_id, due_date FROM {0}.invoices"
+            " WHERE status = {2} AND due_date < %s"
+            " AND overdue_requested IS NOT TRUE ORDER BY due_date LIMIT %s)"
+        ).format(
+            sql.Identifier(self.schema),
+            sql.Literal(InvoiceStatus.AWAITING_PAYMENT),
+            sql.Literal(InvoiceStatus.PARTIALLY_PAID),
+            sql.Literal(MAX_REMINDER_DAYS),
+        )
+        params = (today, today, limit, today, limit)
+        rows = self.fetch_all(statement, params)
+        return [(row["id"], row["reseller_id"], row["due_date"]) for row in rows]
 
     def past_due(self, today: date, limit: int = 1000) -> list[UUID]:
         """Invoices of every tenant still awaiting a payment due before ``today``."""

@@ -25,8 +25,8 @@ from tests import poison
 from tests.builders import PASSWORD, a_cnpj, a_cpf, an_email
 from tests.e2e.conftest import ADMIN_TOKEN, SECRETS, Session, login, new_tenant
 from tests.e2e.server import free_port, running_server
-from tests.e2e.test_mail_and_documents import Inbox, registered, remembered
-from tests.integration.workers import run_cli, wait_until
+from tests.e2e.test_mail_and_documents import Inbox, noticed, registered
+from tests.integration.workers import run_cli
 
 READ_YOUR_WRITES_SECONDS = 1.0
 VIEW_PATHS = (
@@ -155,7 +155,9 @@ def test_a_client_email_too_long_for_a_file_name_is_mailed(
     session.contract(client.json()["id"])
     invoice = session.ok(session.invoice(client.json()["id"]), 201)
     assert session.wait_registered(invoice["id"])["status"] == "awaiting_payment"
-    assert remembered(api_database, invoice["id"])
+    (notice,) = noticed(session, invoice["id"])
+    assert notice["kind"] == "invoice"
+    assert notice["sent_at"] is not None
 
 
 class RefusingInbox(Inbox):
@@ -203,16 +205,11 @@ def test_a_mail_refused_for_good_is_recorded_and_the_next_one_goes(
             first = session.ok(session.invoice(refused.json()["id"]), 201)
             later = registered(session)
             (message,) = inbox.wait_for(1)
+            (failed,) = noticed(session, first["id"])
     finally:
         controller.stop()
     assert str(later["code"]) in str(message["Subject"])
-    with psycopg.connect(fresh_database, autocommit=True) as conn:
-        wait_until(
-            lambda: conn.execute("SELECT 1 FROM mail_failed").fetchone() is not None,
-            10,
-            "the refusal is recorded",
-        )
-        rows = conn.execute("SELECT invoice_id, reason FROM mail_failed").fetchall()
-    assert [(str(i), r) for i, r in rows] == [
-        (first["id"], "550 5.1.1 no such mailbox")
-    ]
+    assert failed["kind"] == "invoice"
+    assert failed["reason"] == "550 5.1.1 no such mailbox"
+    assert failed["failed_at"] is not None
+    assert failed["sent_at"] is None

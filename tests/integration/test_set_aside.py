@@ -5,7 +5,7 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Iterator
 from email.message import EmailMessage
-from typing import Any, LiteralString
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -19,7 +19,7 @@ from application.ledger import Ledger
 from application.mail import MailRefusedError
 from application.processes import ChargeRegistration, InvoiceMailer
 from domain.clients import Client
-from domain.invoices import Invoice, InvoiceStatus
+from domain.invoices import Invoice, InvoiceStatus, NoticeKind
 from projections import maintenance, set_aside
 from projections.followers import (
     Pacing,
@@ -306,6 +306,12 @@ class CountingRenderer:
         self.pdfs += 1
         return b"%PDF-1.4 " + str(document.code).encode()
 
+    def mail_html(self, document: InvoiceDocument, intro: str) -> str:
+        return f"<p>{intro}</p>{self.html(document)}"
+
+    def images(self, document: InvoiceDocument) -> dict[str, bytes]:  # noqa: ARG002 - none
+        return {}
+
 
 class ScriptedSender:
     """Fails as scripted (one outcome per call), then sends."""
@@ -328,47 +334,45 @@ def registered_invoice(ledger: Ledger) -> Any:
     return ledger.history(invoice.id)[-1]
 
 
-def mail_rows(pool: ConnectionPool[Any], query: LiteralString) -> list[Any]:
-    with pool.connection() as conn:
-        rows: list[Any] = conn.execute(query).fetchall()
-        return rows
-
-
 def test_a_transient_mail_failure_is_retried_without_rendering_again(
-    fresh_ledger: Ledger, pool: ConnectionPool[Any]
+    fresh_ledger: Ledger,
 ) -> None:
     renderer = CountingRenderer()
     sender = ScriptedSender(smtplib.SMTPServerDisconnected("gone"), TimeoutError())
-    mailer = InvoiceMailer(fresh_ledger, renderer, sender, pool, "f@example.com")
+    mailer = InvoiceMailer(fresh_ledger, renderer, sender, "f@example.com")
     registered = registered_invoice(fresh_ledger)
     for _ in range(2):
         with pytest.raises((smtplib.SMTPServerDisconnected, TimeoutError)):
             mailer.react(registered)
     mailer.react(registered)
+    mailer.react(registered)  # replayed: recorded as sent, not sent again
     assert (renderer.pdfs, len(sender.sent)) == (1, 1)
-    assert mail_rows(pool, "SELECT invoice_id FROM mail_sent") == [
-        (registered.originator_id,)
+    invoice = fresh_ledger.find_invoice(registered.originator_id)
+    assert [(n.kind, n.sent_at is not None) for n in invoice.notices] == [
+        (NoticeKind.INVOICE, True)
     ]
 
 
 def test_a_mail_refused_for_good_is_recorded_and_skipped(
-    fresh_ledger: Ledger, pool: ConnectionPool[Any]
+    fresh_ledger: Ledger,
 ) -> None:
     sender = ScriptedSender(MailRefusedError("550 5.1.1 no such user"))
-    mailer = InvoiceMailer(
-        fresh_ledger, CountingRenderer(), sender, pool, "f@example.com"
-    )
+    mailer = InvoiceMailer(fresh_ledger, CountingRenderer(), sender, "f@example.com")
     refused, later = registered_invoice(fresh_ledger), registered_invoice(fresh_ledger)
     mailer.react(refused)  # no raise: nothing to retry
     mailer.react(later)
     mailer.react(refused)  # replayed after a restart: not sent again
-    code = fresh_ledger.find_invoice(later.originator_id).code
-    assert [str(m["Subject"]) for m in sender.sent] == [
-        f"Fatura {code} de Revenda Exemplo Ltda"
-    ]
-    assert mail_rows(pool, "SELECT invoice_id, reason FROM mail_failed") == [
-        (refused.originator_id, "550 5.1.1 no such user")
-    ]
-    assert mail_rows(pool, "SELECT invoice_id FROM mail_sent") == [
-        (later.originator_id,)
-    ]
+    later_invoice = fresh_ledger.find_invoice(later.originator_id)
+    subject = (
+        f"Fatura {later_invoice.code} de Revenda Exemplo Ltda: R$ 150,00,"
+        f" vence em {later_invoice.due_date:%d/%m/%Y}"
+    )
+    assert [str(m["Subject"]) for m in sender.sent] == [subject]
+    (failed,) = fresh_ledger.find_invoice(refused.originator_id).notices
+    assert (failed.kind, failed.reason) == (
+        NoticeKind.INVOICE,
+        "550 5.1.1 no such user",
+    )
+    assert failed.sent_at is None
+    assert failed.failed_at is not None
+    assert [n.kind for n in later_invoice.notices] == [NoticeKind.INVOICE]

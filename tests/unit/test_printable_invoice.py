@@ -33,6 +33,8 @@ def a_document(**overrides: object) -> InvoiceDocument:
         "barcode": BARCODE,
         "pix_emv": EMV,
         "paid_at": None,
+        "bank_code": "001",
+        "our_number": "12345670000000042",
     }
     fields.update(overrides)
     return InvoiceDocument(**fields)  # type: ignore[arg-type]
@@ -42,9 +44,9 @@ def test_the_html_shows_every_fact_in_brazilian_format_and_escapes_names() -> No
     html = TemplateRenderer().html(a_document())
     for fact in (
         "Revenda São João",
-        "16727230000197",
+        "16.727.230/0001-97",
         "Ana &lt;Souza&gt; &amp; Cia",
-        "CPF 14538220620",
+        "CPF 145.382.206-20",
         "Nº 42",
         "12/2026",
         "28/11/2026",
