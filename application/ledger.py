@@ -27,7 +27,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    project_aggregate,
+)
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     IntegrityError,
@@ -700,11 +704,10 @@ class Ledger(Application[UUID]):
             return None
         self.get_reseller(reseller_id)
         candidates: list[tuple[Contract, UUID]] = []
-        for contract_id in dict.fromkeys(contract_ids):
-            contract = self._load(Contract, contract_id)
+        loaded = self._load_many(Contract, list(dict.fromkeys(contract_ids)))
+        for contract in loaded:
             if (
-                contract is None
-                or contract.reseller_id != reseller_id
+                contract.reseller_id != reseller_id
                 or contract.status is not ContractStatus.ACTIVE
                 or contract.plan is None
             ):
@@ -788,6 +791,49 @@ class Ledger(Application[UUID]):
             )
 
         return self._retrying(command)
+
+    def _load_many(self, kind: type[A], aggregate_ids: list[UUID]) -> list[A]:
+        """The aggregates of ``kind`` among ``aggregate_ids``, in their order.
+
+        One query per thousand instead of one load each: a billing run reads
+        every contract of a reseller. Aggregates that are snapshotted, or any on
+        another store, are loaded one by one.
+        """
+        recorder = self.recorder
+        if kind in self.snapshotting_intervals or not isinstance(
+            recorder, PostgresApplicationRecorder
+        ):
+            found = (self._load(kind, i) for i in aggregate_ids)
+            return [aggregate for aggregate in found if aggregate is not None]
+        statement = sql.SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {}.{} "
+            "WHERE originator_id = ANY(%s) "
+            "ORDER BY originator_id, originator_version"
+        ).format(
+            sql.Identifier(recorder.datastore.schema),
+            sql.Identifier(recorder.events_table_name),
+        )
+        events: dict[UUID, list[Any]] = {}
+        for start in range(0, len(aggregate_ids), 1000):
+            chunk = aggregate_ids[start : start + 1000]
+            with recorder.datastore.transaction(commit=False) as cursor:
+                rows = cursor.execute(statement, (chunk,)).fetchall()
+            for row in rows:
+                event = self.mapper.to_domain_event(
+                    StoredEvent(
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                )
+                events.setdefault(row["originator_id"], []).append(event)
+        aggregates: list[A] = []
+        for aggregate_id in aggregate_ids:
+            aggregate = project_aggregate(None, events.get(aggregate_id, ()))
+            if isinstance(aggregate, kind):
+                aggregates.append(aggregate)
+        return aggregates
 
     def _exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self._existing({aggregate_id})
