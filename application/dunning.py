@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
-from application.ledger import Ledger
+from application.ledger import SAO_PAULO, Ledger
 from domain.billing_runs import BillingReference, automatic_run_id
 from domain.contracts import ContractStatus, SuspensionReason
 from domain.errors import DomainError, InvalidTransitionError, NotFoundError
@@ -107,14 +107,25 @@ def automatic_billing(ledger: Ledger, queries: BillingQueries, today: date) -> i
 
 
 def _any_owed(
-    ledger: Ledger, invoice_ids: Iterable[UUID], today: date, days: int
+    ledger: Ledger,
+    invoice_ids: Iterable[UUID],
+    today: date,
+    days: int,
+    *,
+    late_after: date | None = None,
 ) -> bool:
+    """Whether one of the invoices is unpaid ``days`` late as of ``today``.
+
+    With ``late_after``, only debts that reached ``days`` late after that day count.
+    """
     for invoice_id in invoice_ids:
         try:
             invoice = ledger.find_invoice(invoice_id)
         except NotFoundError:
             continue
-        if owes_past_due(invoice, today, days):
+        if not owes_past_due(invoice, today, days):
+            continue
+        if late_after is None or invoice.due_date + timedelta(days=days) > late_after:
             return True
     return False
 
@@ -128,13 +139,21 @@ def suspend_if_late(  # noqa: PLR0913 - the client and the rule
     today: date,
     days: int,
 ) -> bool:
-    """Suspend the client's active contract if it owes an invoice ``days`` late."""
+    """Suspend the client's active contract if it owes an invoice ``days`` late.
+
+    A contract the reseller activated by hand while it was suspended for overdue
+    debts is not suspended again for the debts already ``days`` late by then:
+    activating it was the reseller's decision about them (a payment agreement,
+    say). A debt that reaches ``days`` late afterwards suspends it again.
+    """
     contract = ledger.current_contract(reseller_id, client_id)
     if contract is None or contract.status is not ContractStatus.ACTIVE:
         return False
     due_before = date.fromordinal(today.toordinal() - days + 1)
     candidates = queries.unpaid_invoices(reseller_id, client_id, due_before)
-    if not _any_owed(ledger, candidates, today, days):
+    waived = contract.overdue_waived_at
+    waived_on = None if waived is None else waived.astimezone(SAO_PAULO).date()
+    if not _any_owed(ledger, candidates, today, days, late_after=waived_on):
         return False
     try:
         ledger.suspend_contract(reseller_id, contract.id, SuspensionReason.OVERDUE)

@@ -192,6 +192,9 @@ class Contract(LedgerAggregate):
         self.activated_at: datetime | None = None
         self.plan: Plan | None = None
         self.suspension_reason: SuspensionReason | None = None
+        self.overdue_waived_at: datetime | None = None
+        """When the reseller last activated it while suspended for overdue debts:
+        dunning leaves the debts that were late by then alone."""
 
     @classmethod
     def open(cls, reseller_id: UUID, client_id: UUID, sequence: int) -> Self:
@@ -215,6 +218,8 @@ class Contract(LedgerAggregate):
 
     @event(Activated)
     def _activated(self, activated_at: datetime) -> None:
+        if self.suspension_reason is SuspensionReason.OVERDUE:
+            self.overdue_waived_at = activated_at
         self.status = ContractStatus.ACTIVE
         self.activated_at = activated_at
         self.suspension_reason = None

@@ -72,6 +72,44 @@ def test_the_sweep_suspends_from_the_nth_day_late_and_reinstates_when_settled(
     assert status_of(ledger, reseller_id, by_hand) == ("suspended", "manual")
 
 
+def test_a_contract_activated_by_hand_is_not_suspended_again_for_the_same_debt(
+    ledger: Ledger, read_models: ReadModels, queries: ViewBillingQueries
+) -> None:
+    reseller_id = a_reseller(ledger).reseller.id
+    ledger.change_billing_settings(reseller_id, {"suspend_after_days_overdue": DAYS})
+    client = a_client(ledger, reseller_id)
+    contract_id = an_active_contract(ledger, reseller_id, client.id).id
+    today = ledger.today()
+    old_debt = ledger.issue_invoice(
+        reseller_id,
+        client_id=client.id,
+        description="Mensalidade",
+        amount_cents=10_000,
+        issue_date=today - timedelta(days=DAYS + 5),
+        due_date=today - timedelta(days=DAYS + 1),
+        reference_month=f"{today.month:02d}",
+        reference_year=str(today.year),
+    ).aggregate
+    ledger.record_registration(old_debt.id, charge_for(old_debt.id))
+    settle(ledger, read_models)
+    dunning(ledger, queries, today)
+    assert status_of(ledger, reseller_id, contract_id) == ("suspended", "overdue")
+
+    # The reseller activates it while the debt is still open: its decision.
+    ledger.activate_contract(reseller_id, contract_id)
+    settle(ledger, read_models)
+    dunning(ledger, queries, today)
+    dunning(ledger, queries, today + timedelta(days=1))
+    assert status_of(ledger, reseller_id, contract_id) == ("active", "None")
+
+    # A debt that becomes late after the activation suspends it again.
+    new_debt = an_invoice(ledger, reseller_id, client.id, due_in_days=1)
+    ledger.record_registration(new_debt.id, charge_for(new_debt.id))
+    settle(ledger, read_models)
+    dunning(ledger, queries, today + timedelta(days=DAYS + 1))
+    assert status_of(ledger, reseller_id, contract_id) == ("suspended", "overdue")
+
+
 def test_a_payment_reinstates_only_when_nothing_else_is_past_due(
     ledger: Ledger, read_models: ReadModels, queries: ViewBillingQueries
 ) -> None:
