@@ -28,6 +28,8 @@ from api.schemas import (
     BillingSettingsUpdate,
 )
 from domain.billing import PERCENT_FIELDS, BillingSettings
+from domain.billing_runs import BillingReference
+from domain.periods import check_date_range
 
 RUN_CATCH_UP_SECONDS = 10.0
 """How long a run waits for the contracts view to reach the log's head."""
@@ -90,6 +92,10 @@ def create_billing_run(
 
     Contracts billed for that month by an earlier (or a racing) run are skipped.
     """
+    # Bad input is refused at once, whatever the state of the views.
+    BillingReference.parse(body.reference)
+    if body.issue_date is not None:
+        check_date_range(body.issue_date, "issue_date")
     # The candidates come from the contracts view: it must have seen every
     # contract activated or given a plan before this request.
     head = ledger.recorder.max_notification_id() or 0
