@@ -27,6 +27,7 @@ from api import cli_webhooks
 from api.bootstrap import (
     build_container,
     build_ledger,
+    daily_jobs,
     outbound_events,
     processes,
     reader_of,
@@ -35,7 +36,7 @@ from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
 from application.actors import Actor, set_actor
 from application.chain import audit_all
-from application.processes import notice_sweep, overdue_sweep
+from application.processes import run_daily
 from projections import maintenance, set_aside
 from projections.followers import retry_process
 from projections.outbox import retry_queuer
@@ -109,7 +110,12 @@ def project(settings: Settings) -> int:
 
 
 def tick(settings: Settings, today: date | None = None) -> int:
-    """Mark every unpaid invoice past its due date overdue, once."""
+    """Run the day's work once for every reseller (``api.bootstrap.daily_jobs``).
+
+    Automatic billing (when ``today`` is a reseller's billing day), the overdue
+    sweep and dunning, judged by ``today`` (default: the São Paulo today of the
+    business clock). Exits 1 when the views are behind or a job failed.
+    """
     with database(settings) as url:
         container = build_container(
             settings.model_copy(update={"database_url": url}), run_projections=False
@@ -120,20 +126,33 @@ def tick(settings: Settings, today: date | None = None) -> int:
             if not container.read_models.wait_for(head, 30):
                 console.print("[red]the views are behind; run `ledger project`[/red]")
                 return 1
-            marked = overdue_sweep(
-                container.ledger, container.read_models.invoices.past_due, today
-            )
-            reminded = notice_sweep(
-                container.ledger,
-                container.read_models.invoices.notice_candidates,
-                today,
-            )
+            day = today or container.ledger.today()
+            results = run_daily(daily_jobs(container), day)
         finally:
             container.started = True
             container.close()
-    console.print(f"{marked} invoice(s) marked overdue")
-    console.print(f"{reminded} notice(s) due")
-    return 0
+    console.print(f"day {day.isoformat()}")
+    for name, result in results.items():
+        console.print(_tick_line(name, result))
+    return 1 if None in results.values() else 0
+
+
+def _tick_line(name: str, result: object) -> str:
+    """What a daily job did, in words."""
+    if result is None:
+        return f"[red]{name} failed (see the log)[/red]"
+    if name == "overdue_sweep":
+        return f"{result} invoice(s) marked overdue"
+    if name == "notice_sweep":
+        return f"{result} notice(s) due"
+    if name == "automatic_billing":
+        return f"{result} invoice(s) issued by automatic billing"
+    if name == "dunning" and isinstance(result, dict):
+        return (
+            f"{result['suspended']} contract(s) suspended for overdue debts, "
+            f"{result['reinstated']} reinstated"
+        )
+    return f"{name}: {result}"
 
 
 def projections(settings: Settings, action: str, names: Sequence[str]) -> int:
@@ -294,7 +313,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve_parser.add_argument("--workers", type=int, default=settings.workers)
     commands.add_parser("project", help="run the views, processes and sweep")
     tick_parser = commands.add_parser(
-        "tick", help="mark unpaid invoices past due overdue, once"
+        "tick",
+        help="run the day's work once: automatic billing, overdue sweep, dunning",
     )
     tick_parser.add_argument(
         "--today",

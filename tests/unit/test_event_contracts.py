@@ -22,6 +22,7 @@ from application.actors import ACTOR_FIELD, actor_of
 from application.ledger import Ledger
 from application.passwords import Passwords
 from domain.base import LedgerAggregate
+from domain.billing_runs import BillingRun
 from domain.clients import Client
 from domain.contracts import Contract
 from domain.credits import Credit
@@ -39,6 +40,7 @@ AGGREGATES: list[type[LedgerAggregate]] = [
     Invoice,
     ProviderNotification,
     Credit,
+    BillingRun,
 ]
 PINNED_TOPICS = {
     "revenda.Reseller": [
@@ -59,6 +61,9 @@ PINNED_TOPICS = {
         "revenda.Contract.Activated",
         "revenda.Contract.Suspended",
         "revenda.Contract.Cancelled",
+        "revenda.Contract.PlanChanged",
+        "revenda.Contract.PlanRemoved",
+        "revenda.Contract.Reinstated",
     ],
     "revenda.Invoice": [
         "revenda.Invoice.Issued",
@@ -77,14 +82,19 @@ PINNED_TOPICS = {
     ],
     "revenda.ProviderNotification": ["revenda.ProviderNotification.Processed"],
     "revenda.Credit": ["revenda.Credit.Created", "revenda.Credit.Refunded"],
+    "revenda.BillingRun": ["revenda.BillingRun.Completed"],
 }
 UPCAST_DEFAULTS = {
     ("revenda.Invoice.Issued", None): {
         "fine_percent": "0.00",
         "interest_monthly_percent": "0.00",
+        "billing_reference": "None",
     },
+    ("revenda.Invoice.Issued", 2): {"billing_reference": "None"},
+    ("revenda.Contract.Suspended", None): {"reason": "manual"},
 }
-"""Fields an upcaster adds to events stored before their class's version 2."""
+"""Fields an upcaster adds to events stored before their class's current version
+(keyed by the stored ``class_version``; none stored means version 1)."""
 
 
 def _event_topics(aggregate: type[LedgerAggregate]) -> list[str]:
