@@ -176,7 +176,11 @@ class BulkRows(Rows):
             row = {name: row[name] for name in table.columns}
         key = row[table.key]
         cached = self.rows[table.name]
-        if cached.get(key) is None:  # not written yet, as far as we know
+        current = cached.get(key, _MISSING)
+        if current is None or (
+            current is _MISSING
+            and not (self.evicted and self.seen.may_hold(_salt(table), key))
+        ):  # not written: COPY it (a row that may be written is merged)
             self.new[table.name].add(key)
         cached[key] = row
         self.changed[table.name][key] = row
