@@ -87,20 +87,20 @@ class Written:
 
     def add(self, salt: int, key: object) -> None:
         """Note that ``key`` was written to the table salted ``salt``."""
-        bits, mask = self.bits, self.MASK
         number = hash(key) ^ salt
-        for bit in (number & mask, (number >> 24) & mask):
-            bits[bit >> 3] |= 1 << (bit & 7)
+        low, high = number & self.MASK, (number >> 24) & self.MASK
+        self.bits[low >> 3] |= 1 << (low & 7)
+        self.bits[high >> 3] |= 1 << (high & 7)
 
     def may_hold(self, salt: int, key: object) -> bool:
         """Whether ``key`` may have been written to the table salted ``salt``."""
         if not self.complete:
             return True
-        bits, mask = self.bits, self.MASK
         number = hash(key) ^ salt
-        return all(
-            bits[bit >> 3] & (1 << (bit & 7))
-            for bit in (number & mask, (number >> 24) & mask)
+        low, high = number & self.MASK, (number >> 24) & self.MASK
+        bits = self.bits
+        return bool(bits[low >> 3] & (1 << (low & 7))) and bool(
+            bits[high >> 3] & (1 << (high & 7))
         )
 
 
@@ -120,9 +120,9 @@ class BulkRows(Rows):
         self.read: set[str] = set()
         self.seen = Written()
 
-        self.evicted = False
-        """Whether rows written were forgotten: only then can a batch's events
-        need rows that are neither cached nor created by the batch itself."""
+        self.evicted: set[str] = set()
+        """Tables whose written rows were forgotten: only their rows can be needed
+        by a batch's events while neither cached nor created by the batch."""
 
     def reset(self) -> None:
         """Forget every row: a batch was rolled back and written another way."""
@@ -131,7 +131,7 @@ class BulkRows(Rows):
         self.changed.clear()
         self.new.clear()
         self.seen.complete = False
-        self.evicted = True
+        self.evicted.update(self.rows)
 
     def prefetch(self, wanted: Iterable[tuple[Table, object]]) -> None:
         """Load, with one query per table, every wanted row that may be written."""
@@ -179,7 +179,9 @@ class BulkRows(Rows):
         current = cached.get(key, _MISSING)
         if current is None or (
             current is _MISSING
-            and not (self.evicted and self.seen.may_hold(_salt(table), key))
+            and not (
+                table.name in self.evicted and self.seen.may_hold(_salt(table), key)
+            )
         ):  # not written: COPY it (a row that may be written is merged)
             self.new[table.name].add(key)
         cached[key] = row
@@ -215,7 +217,7 @@ class BulkRows(Rows):
                 written += len(changed)
             if table.name not in self.read and self.rows[table.name]:
                 self.rows[table.name].clear()  # nothing reads them back
-                self.evicted = True
+                self.evicted.add(table.name)
         return written
 
     def cached(self) -> int:
@@ -224,7 +226,7 @@ class BulkRows(Rows):
 
     def forget_oldest(self, share: float = 0.5) -> None:
         """Forget the oldest ``share`` of every table's rows (all written)."""
-        self.evicted = True
+        self.evicted.update(self.rows)
         for cached in self.rows.values():
             for key in list(islice(cached, int(len(cached) * share))):
                 del cached[key]
@@ -292,9 +294,9 @@ class _Dispatch:
             if event_type not in self.calls:
                 self.of(event_type)
             for rows, load in self.loads[event_type]:
-                if not rows.evicted:
-                    continue
                 for table, key_of in load:
+                    if table.name not in rows.evicted:
+                        continue
                     key = key_of(event)
                     if key in rows.rows[table.name]:
                         continue
