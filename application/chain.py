@@ -87,6 +87,10 @@ class Verification:
 class ChainedRecorder(PostgresApplicationRecorder):
     """The library's recorder, plus the tenant's hash chain in the same transaction."""
 
+    reads_like_the_library = True
+    """The events table and its rows are the library's own: a fast reader may read
+    them with plain SQL (``projections.reader.RawLog``)."""
+
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:

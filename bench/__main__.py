@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from bench import billing, http, issue, live, query, rebuild, webhook
+from bench import billing, http, issue, live, mail, query, rebuild, webhook
 
 
 def main() -> None:
-    """Run B1..B7 (and the live latency of the views)."""
+    """Run B1..B8 (and the live latency of the views)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000, help="B3 log size")
     parser.add_argument("--invoices", type=int, default=200_000, help="B5 tenant size")
@@ -20,8 +20,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="latency samples")
     parser.add_argument("--count", type=int, default=2000, help="B1 commands")
     parser.add_argument(
-        "--contracts", type=int, default=1000, help="B7 billing run size"
+        "--contracts", type=int, default=1000, help="billing run size (B8)"
     )
+    parser.add_argument("--mailed", type=int, default=40, help="B7 invoices")
     args = parser.parse_args()
     rebuild.main(["--events", str(args.events)])
     issue.main(["--count", str(args.count)])
@@ -30,6 +31,7 @@ def main() -> None:
     webhook.main(["--samples", str(min(args.samples, 100))])
     query.main(["--invoices", str(args.invoices), "--samples", str(args.samples)])
     live.main(["--samples", str(args.samples)])
+    mail.main(["--invoices", str(args.mailed)])
 
 
 if __name__ == "__main__":

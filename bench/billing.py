@@ -1,4 +1,4 @@
-"""B7: a monthly billing run of 1,000 contracts, contracts billed per second.
+"""B8 (issue 11): a monthly billing run of 1,000 contracts, contracts billed per second.
 
 Each contract is loaded from the log (a fresh ``Ledger``, nothing cached), its
 deterministic invoice id checked, and the invoices saved with the reseller's code
@@ -89,7 +89,7 @@ def run(count: int) -> dict[str, float | str]:
         (f"run of {count}, 1 a save", single, count),
     ]
     show(
-        f"B7 billing run of {count} contracts (contracts/s; seconds)",
+        f"B8 billing run of {count} contracts (contracts/s; seconds)",
         [
             (
                 label,
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--contracts", type=int, default=1000)
     args = parser.parse_args(argv)
-    record("B7", run(args.contracts))
+    record("B8", run(args.contracts))
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def _apply_batch(
             else:
                 written += _apply_or_split(conn, cursor, target, todo, on_set_aside)
         tracking.record_position(cursor, advanced, last)
-        tracking.announce(cursor, last)
+        tracking.announce(cursor, last, [t.schema for t in targets])
     return written
 
 

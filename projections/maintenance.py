@@ -14,24 +14,23 @@ view's at the swap), and verification skips them, as the live view did.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from projections import set_aside, tracking
+from projections import bulk, set_aside, tracking
 from projections.batches import SetAsideHook, Target, apply_batch, apply_events
 from projections.read_models import VIEWS
 from projections.reader import EventReader
 from projections.view import View
 from projections.watcher import read_positions
 
-REBUILD_BATCH_SIZE = 5000
 MAX_REPORTED_DIFFERENCES = 20
-Progress = Callable[[int, int], None]
-"""Called with (position reached, head of the log)."""
+CATCH_UP_BATCH_SIZE = 5000
+Progress = bulk.Progress
 
 
 def views_named(names: Sequence[str]) -> list[type[View]]:
@@ -74,23 +73,42 @@ def _drop_schema(conn: psycopg.Connection[Any], schema: str) -> None:
     )
 
 
-def _replay(  # noqa: PLR0913 - the parts of one replay
-    *,
+def _create_bare(cursor: psycopg.Cursor[Any], view: type[View], schema: str) -> None:
+    """A view's tables with their primary keys only, and its tracking table.
+
+    A view that creates more than its tables (its own ``create``) gets it all.
+    """
+    if view.create.__func__ is not View.create.__func__:  # type: ignore[attr-defined]
+        view.create(cursor, schema)
+        return
+    cursor.execute(
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+    )
+    for table in view.tables:
+        cursor.execute(table.ddl(schema)[0])
+    tracking.create_tracking(cursor, schema)
+
+
+def _create_indexes(
+    conn: psycopg.Connection[Any], view: type[View], schema: str
+) -> None:
+    """The indexes ``_create_bare`` left out (each is ``IF NOT EXISTS``)."""
+    for table in view.tables:
+        for statement in table.ddl(schema)[1:]:
+            conn.execute(statement)
+
+
+def _catch_up(
     conn: psycopg.Connection[Any],
     reader: EventReader,
     targets: Sequence[Target],
     after: int,
-    until: int | None,
-    progress: Progress | None,
     on_set_aside: SetAsideHook,
 ) -> int:
-    """Apply the events after ``after`` (up to ``until``); return the position."""
-    head = until if until is not None else reader.head()
-    for batch in reader.stream(after, until, REBUILD_BATCH_SIZE):
+    """Apply what was recorded after ``after`` with the live path; the position."""
+    while batch := reader.read(after, CATCH_UP_BATCH_SIZE):
         apply_batch(conn, targets, batch, on_set_aside)
         after = batch[-1][0]
-        if progress is not None:
-            progress(after, max(head, after))
     return after
 
 
@@ -108,8 +126,7 @@ def rebuild(
     the runner then resumes from the rebuilt positions.
     """
     targets = [
-        Target(view(), f"{view.live_schema()}__rebuild", fresh=True)
-        for view in view_classes
+        Target(view(), f"{view.live_schema()}__rebuild") for view in view_classes
     ]
     found: dict[str, list[set_aside.SetAsideEvent]] = {
         view.name: [] for view in view_classes
@@ -119,12 +136,14 @@ def rebuild(
         found[event.follower].append(event)
 
     with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = off")  # scratch tables until the swap
+        conn.execute("SET maintenance_work_mem = '256MB'")
         for target in targets:
             _drop_schema(conn, target.schema)
             with conn.transaction(), conn.cursor() as cursor:
-                type(target.view).create(cursor, target.schema)
+                _create_bare(cursor, type(target.view), target.schema)
                 set_aside.create(cursor)
-        position = _replay(
+        position = bulk.replay(
             conn=conn,
             reader=reader,
             targets=targets,
@@ -133,6 +152,10 @@ def rebuild(
             progress=progress,
             on_set_aside=collect,
         )
+        for target in targets:
+            _create_indexes(conn, type(target.view), target.schema)
+        # What was recorded meanwhile, before the live views are held.
+        position = _catch_up(conn, reader, targets, position, collect)
         with conn.transaction():
             for target in targets:
                 live = type(target.view).live_schema()
@@ -147,6 +170,7 @@ def rebuild(
                     conn.cursor(), target.view.name, found[target.view.name]
                 )
                 live = type(target.view).live_schema()
+                tracking.announce(conn.cursor(), position, [live])
                 _drop_schema(conn, f"{live}__old")
                 for source, name in ((live, f"{live}__old"), (target.schema, live)):
                     conn.execute(
@@ -186,12 +210,13 @@ def verify(
     live = view_class.live_schema()
     scratch = f"{live}__verify"
     with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = off")  # scratch tables
         _drop_schema(conn, scratch)
         with conn.transaction(), conn.cursor() as cursor:
-            view_class.create(cursor, scratch)
-        target = Target(view_class(), scratch, fresh=True)
+            _create_bare(cursor, view_class, scratch)
+        target = Target(view_class(), scratch)
         first = read_positions(conn, [view_class])[view_class.name]
-        replayed = _replay(
+        replayed = bulk.replay(
             conn=conn,
             reader=reader,
             targets=[target],
@@ -293,5 +318,5 @@ def _retry_one(
             set_aside.record(cursor, again)
             return False
         set_aside.forget(cursor, item.follower, item.position)
-        tracking.announce(cursor, item.position)
+        tracking.announce(cursor, item.position, [target.schema])
         return True

@@ -124,6 +124,20 @@ def hold(
     )
 
 
-def announce(cursor: Cursor[Any], at: int) -> None:
-    """Tell every ``PositionWatcher`` that views reached ``at`` (on commit)."""
-    cursor.execute("SELECT pg_notify(%s, %s)", (VIEWS_CHANNEL, str(at)))
+def announce(cursor: Cursor[Any], at: int, schemas: Sequence[str]) -> None:
+    """Tell every ``PositionWatcher`` that ``schemas`` reached ``at`` (on commit).
+
+    The payload (``<position> <schema>,<schema>...``, see ``parse_announcement``)
+    saves each watcher a query per commit; a watcher ignores the schemas it does
+    not follow (a rebuild's or a verification's scratch schemas).
+    """
+    payload = f"{at} {','.join(schemas)}"
+    cursor.execute("SELECT pg_notify(%s, %s)", (VIEWS_CHANNEL, payload))
+
+
+def parse_announcement(payload: str) -> tuple[int, list[str]] | None:
+    """The position and schemas of an ``announce`` payload (None if not one)."""
+    position, _, schemas = payload.partition(" ")
+    if not position.isdigit() or not schemas:
+        return None
+    return int(position), schemas.split(",")

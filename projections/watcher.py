@@ -1,15 +1,20 @@
 """Knowing how far the views have got, for read-your-writes.
 
-``PositionWatcher`` keeps every view's last known position, woken by the
-``NOTIFY ledger_views`` that runners in any process send after each commit (and
-directly by a runner in this process); ``wait_for`` blocks until every view has
-reached a position.
+``PositionWatcher`` keeps every view's last known position, learnt from the
+``NOTIFY ledger_views`` that runners in any process send after each commit (its
+payload names the position and the schemas that reached it, so a notification
+costs no query) and directly from a runner in this process; ``wait_for`` blocks
+until every view has reached a position. It reads every position with one query
+when it starts, at least every ``RECHECK_SECONDS`` (a notification may be lost)
+and on a notification it cannot read. A notification is sent by the commit that
+moved the positions, so the watcher never learns of a position before the rows.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,7 +34,19 @@ RECONNECT_PAUSE_SECONDS = 0.5
 def read_positions(
     conn: psycopg.Connection[Any], views: Iterable[type[View]]
 ) -> dict[str, int]:
-    """Each view's live position (0 for a view not created yet)."""
+    """Each view's live position (0 for a view not created yet), in one query."""
+    views = list(views)
+    schemas = [view.live_schema() for view in views]
+    try:
+        if conn.autocommit:  # one round trip: no BEGIN/COMMIT around it
+            with conn.cursor() as cursor:
+                found = tracking.positions_of(cursor, schemas)
+        else:
+            with conn.transaction(), conn.cursor() as cursor:
+                found = tracking.positions_of(cursor, schemas)
+        return {view.name: p for view, p in zip(views, found, strict=True)}
+    except psycopg.errors.UndefinedTable:
+        pass  # some view is not created yet: one at a time
     positions: dict[str, int] = {}
     with conn.cursor() as cursor:
         for view in views:
@@ -53,6 +70,7 @@ class PositionWatcher:
         self.conninfo = conninfo
         self.views = views
         self._positions = dict.fromkeys((v.name for v in views), 0)
+        self._names = {view.live_schema(): view.name for view in views}
         self._condition = threading.Condition()
         self._stopping = threading.Event()
         self._thread = threading.Thread(
@@ -102,9 +120,26 @@ class PositionWatcher:
                     self.connected.set()
                     while not self._stopping.is_set():
                         self.update(read_positions(conn, self.views))
-                        for _ in conn.notifies(timeout=RECHECK_SECONDS, stop_after=1):
-                            pass
+                        self._listen(conn)
             except psycopg.Error:
                 self.connected.clear()
                 log.warning("position watcher lost its connection; reconnecting")
                 self._stopping.wait(RECONNECT_PAUSE_SECONDS)
+
+    def _listen(self, conn: psycopg.Connection[Any]) -> None:
+        """Apply announcements until the recheck is due or one is unreadable."""
+        deadline = time.monotonic() + RECHECK_SECONDS
+        while not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            for notify in conn.notifies(timeout=left):
+                announced = tracking.parse_announcement(notify.payload)
+                if announced is None:
+                    return  # read every position again
+                position, schemas = announced
+                names = [self._names[s] for s in schemas if s in self._names]
+                if names:
+                    self.update(dict.fromkeys(names, position))
+                if self._stopping.is_set():
+                    return
