@@ -20,7 +20,7 @@ from api.database import is_reachable
 from api.deps import ContainerDep
 from api.middleware import AccessLog, BodyLimit, Idempotency, Scope, SecurityHeaders
 from api.problems import ProblemError, documented, problem
-from api.routes import accounts, audit, erp, panel, partner
+from api.routes import accounts, audit, billing, erp, panel, partner
 from api.settings import Settings
 from application.passwords import PasswordsBusyError
 from projections import set_aside
@@ -154,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         accounts.router,
         panel.router,
+        billing.router,
         erp.router,
         audit.router,
         partner.router,

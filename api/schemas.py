@@ -574,3 +574,39 @@ class AuditPublic(BaseModel):
 
     items: list[AuditEvent]
     next_after: int | None
+
+
+# -- billing settings -------------------------------------------------------------
+
+PercentIn = Annotated[
+    str,
+    Field(max_length=16),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$", "examples": ["2.00"]}
+    ),
+]
+"""A percentage typed as a decimal string; its range is the domain's to check."""
+
+
+class BillingSettingsUpdate(Strict):
+    """Billing settings to change; absent ones stay, ``null`` turns a day off."""
+
+    fine_percent: PercentIn | None = None
+    interest_monthly_percent: PercentIn | None = None
+    reminder_days_before_due: Annotated[int | None, Field(strict=True, ge=1, le=30)] = (
+        None
+    )
+    suspend_after_days_overdue: Annotated[
+        int | None, Field(strict=True, ge=1, le=365)
+    ] = None
+    auto_billing_day: Annotated[int | None, Field(strict=True, ge=1, le=28)] = None
+
+
+class BillingSettingsPublic(BaseModel):
+    """The reseller's billing settings: late fees, notices, dunning, auto billing."""
+
+    fine_percent: Percent
+    interest_monthly_percent: Percent
+    reminder_days_before_due: int | None
+    suspend_after_days_overdue: int | None
+    auto_billing_day: int | None

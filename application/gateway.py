@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
@@ -34,6 +35,9 @@ class ChargeRequest:
     payer_name: str
     payer_document: str
     payer_email: str
+    fine_percent: Decimal = Decimal("0.00")
+    """Copied from the invoice: the partner charges it on a late payment."""
+    interest_monthly_percent: Decimal = Decimal("0.00")
 
 
 class ChargeRefusedError(Exception):

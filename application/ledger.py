@@ -41,6 +41,7 @@ from psycopg import sql
 from application.passwords import Passwords
 from application.transcodings import DateAsISO, FastJSONTranscoder, FastUUIDAsHex
 from domain.base import LedgerAggregate, derived_id
+from domain.billing import BillingSettings
 from domain.clients import Client, ContactDetails, client_id_for
 from domain.contracts import Contract, ContractStatus, contract_id_for
 from domain.credits import Credit, CreditNotFoundError
@@ -61,7 +62,6 @@ from domain.errors import (
 )
 from domain.invoices import (
     MAX_DESCRIPTION_LENGTH,
-    NO_PERCENT,
     Charge,
     Invoice,
     PaymentMethod,
@@ -269,6 +269,28 @@ class Ledger(Application[UUID]):
         return self._load_in_tenant(
             Reseller, reseller_id, reseller_id, ResellerNotFoundError
         )
+
+    def billing_settings(self, reseller_id: UUID) -> BillingSettings:
+        """The reseller's billing settings in force."""
+        return self.get_reseller(reseller_id).billing_settings
+
+    def change_billing_settings(
+        self, reseller_id: UUID, changes: dict[str, Any]
+    ) -> Recorded[Reseller]:
+        """Change some of the reseller's billing settings (validated first).
+
+        Validation runs on the defaults before anything is loaded, so a bad value
+        is refused the same way whatever the state.
+        """
+        BillingSettings().changed(changes)
+
+        def command() -> Recorded[Reseller]:
+            reseller = self.get_reseller(reseller_id)
+            reseller.change_billing_settings(changes)
+            return Recorded(reseller, self._save_all(reseller))
+
+        with self._sequence_lock(reseller_id):
+            return self._retrying(command)
 
     def add_user(
         self, reseller_id: UUID, email: str, password: str, role: str
@@ -519,10 +541,13 @@ class Ledger(Application[UUID]):
         reference_year: str,
         issue_date: date | None = None,
         minimum_amount_cents: int = 1,
-        fine_percent: Decimal | str = NO_PERCENT,
-        interest_monthly_percent: Decimal | str = NO_PERCENT,
+        fine_percent: Decimal | str | None = None,
+        interest_monthly_percent: Decimal | str | None = None,
     ) -> Recorded[Invoice]:
         """Issue an invoice with the reseller's next code, atomically.
+
+        The fine and the interest are copied from the reseller's billing settings
+        unless given here.
 
         The input is validated before anything is loaded, so a bad request is
         refused the same way whatever the state; that includes an amount below
@@ -556,6 +581,7 @@ class Ledger(Application[UUID]):
                 raise NoActiveContractError(msg)
             reseller = self.get_reseller(reseller_id)
             code = reseller.assign_invoice_code(invoice_id)
+            settings = reseller.billing_settings
             invoice = Invoice.issue(
                 invoice_id=invoice_id,
                 reseller_id=reseller_id,
@@ -567,8 +593,12 @@ class Ledger(Application[UUID]):
                 issue_date=issued_on,
                 due_date=due_date,
                 period=period,
-                fine_percent=fine_percent,
-                interest_monthly_percent=interest_monthly_percent,
+                fine_percent=settings.fine_percent
+                if fine_percent is None
+                else fine_percent,
+                interest_monthly_percent=settings.interest_monthly_percent
+                if interest_monthly_percent is None
+                else interest_monthly_percent,
             )
             return Recorded(invoice, self._save_all(reseller, invoice))
 

@@ -75,6 +75,8 @@ class ChargeRegistration:
             payer_name=client.name,
             payer_document=client.document,
             payer_email=client.email,
+            fine_percent=invoice.fine_percent,
+            interest_monthly_percent=invoice.interest_monthly_percent,
         )
         try:
             charge = self.gateway.register(request)

@@ -43,6 +43,7 @@ PINNED_TOPICS = {
     "revenda.Reseller": [
         "revenda.Reseller.Registered",
         "revenda.Reseller.InvoiceCodeAssigned",
+        "revenda.Reseller.BillingSettingsChanged",
     ],
     "revenda.User": [
         "revenda.User.Added",
@@ -104,7 +105,11 @@ def _golden_events() -> list[dict[str, object]]:
 
 
 def test_the_golden_files_of_each_version_are_there() -> None:
-    assert [path.name for path in GOLDEN_FILES] == ["events-v1.json", "events-v2.json"]
+    assert [path.name for path in GOLDEN_FILES] == [
+        "events-v1.json",
+        "events-v2.json",
+        "events-v3.json",
+    ]
 
 
 def test_the_golden_file_covers_every_event_topic() -> None:
