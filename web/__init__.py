@@ -50,7 +50,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from web.routes import auth, documents, panel
+from web.routes import auth, billing, documents, erp, panel
 from web.session import (
     ForbiddenError,
     LoginRequiredError,
@@ -60,7 +60,7 @@ from web.session import (
 from web.templating import render
 
 STATIC_URL = "/static/web"
-ROUTERS = (auth.router, documents.router, panel.router)
+ROUTERS = (auth.router, documents.router, panel.router, erp.router, billing.router)
 
 
 def install(app: FastAPI) -> None:
