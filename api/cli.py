@@ -67,8 +67,9 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     with database(settings):
         shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
         console.print(
-            f"Painel de Revenda e ERP: http://{shown}:{port}/entrar"
-            f"  ·  API: http://{shown}:{port}/docs"
+            f"Painel de Revenda e ERP: http://{shown}:{port}/entrar\n"
+            f"API (OpenAPI): http://{shown}:{port}/docs",
+            soft_wrap=True,
         )
         uvicorn.run(
             "api.app:create_app",

@@ -68,7 +68,7 @@ def test_a_post_without_the_csrf_token_is_refused(
 ) -> None:
     page = owner_page
     page.goto("/painel/clientes")
-    form = {
+    form: dict[str, str | float | bool] = {
         "name": "Sem Token",
         "document": masked_cpf(a_cpf()),
         "email": an_email("t"),

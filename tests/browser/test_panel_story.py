@@ -76,7 +76,7 @@ def contract_to_active(page: Page, name: str) -> None:
     ).to_have_attribute("value", name)
     page.get_by_label("Cliente").fill(name)
     page.get_by_role("button", name="Salvar").click()
-    expect(page.get_by_role("link", name="Dados da Contratação")).to_be_visible()
+    expect(page.get_by_role("tab", name="Dados da Contratação")).to_be_visible()
     status = page.get_by_label("Status")
     expect(status).to_have_value("trial")
     # Only the transitions allowed from Em Teste, by their labels.

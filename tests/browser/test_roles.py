@@ -39,7 +39,7 @@ def test_readers_see_no_controls_and_the_server_refuses_their_posts(
     expect(page.get_by_role("row").filter(has_text="Mercado Bom Preço")).to_be_visible()
     expect(page.get_by_role("link", name="+ Novo")).to_have_count(0)
     page.goto(f"/painel/contratacoes/{books['contract']}")
-    expect(page.get_by_role("link", name="Dados da Contratação")).to_be_visible()
+    expect(page.get_by_role("tab", name="Dados da Contratação")).to_be_visible()
     expect(page.get_by_label("Status")).to_have_count(0)
     expect(page.get_by_role("button", name="Salvar")).to_have_count(0)
     page.goto(f"/painel/faturas/{books['invoice']}")
