@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+from uuid import UUID
 
 from psycopg_pool import ConnectionPool
 
@@ -20,14 +21,17 @@ from api.auth import Tokens, resolve_secret_key, resolve_webhook_secret
 from api.database import eventsourcing_env
 from api.settings import Settings, SettingsError
 from application.documents import DocumentRenderer
+from application.dunning import Reinstatement, automatic_billing, dunning
 from application.gateway import PaymentGateway
 from application.ledger import Ledger
 from application.mail import MailSender
 from application.processes import (
     ChargeRegistration,
+    DailyJob,
     InvoiceMailer,
     Periodic,
     overdue_sweep,
+    run_daily,
 )
 from application.webhooks import WebhookReceiver
 from projections.followers import ProcessFollower, ProjectionRunner, Reactor
@@ -126,6 +130,63 @@ class Container:
         self.ledger.close()
 
 
+@dataclass(frozen=True)
+class ViewBillingQueries:
+    """The daily jobs' questions (``application.dunning.BillingQueries``).
+
+    Answered by the views: candidates only, checked against the log by the jobs.
+    """
+
+    views: ReadModels
+
+    def auto_billing_resellers(self, day: int) -> list[UUID]:
+        """Resellers whose ``auto_billing_day`` is ``day``."""
+        return self.views.billing.auto_billing_resellers(day)
+
+    def dunning_resellers(self) -> list[UUID]:
+        """Resellers with ``suspend_after_days_overdue`` set."""
+        return self.views.billing.dunning_resellers()
+
+    def billable_contracts(self, reseller_id: UUID) -> list[UUID]:
+        """The reseller's active contracts with a plan."""
+        return self.views.contracts.billable(reseller_id)
+
+    def late_clients(self, reseller_id: UUID, due_on_or_before: date) -> list[UUID]:
+        """Clients with an unpaid invoice due on or before the date."""
+        return self.views.invoices.late_clients(reseller_id, due_on_or_before)
+
+    def unpaid_invoices(
+        self, reseller_id: UUID, client_id: UUID, due_before: date
+    ) -> list[UUID]:
+        """The client's unpaid invoices due before the date."""
+        return self.views.invoices.unpaid_invoices(reseller_id, client_id, due_before)
+
+    def contracts_suspended_for_overdue(self) -> list[tuple[UUID, UUID]]:
+        """(reseller, contract) of every contract suspended for overdue debts."""
+        return self.views.contracts.suspended_for_overdue()
+
+
+def daily_jobs(container: Container) -> list[DailyJob]:
+    """The day's work, in order, for the service's sweep and ``ledger tick``.
+
+    Billing first (today's invoices exist before anything judges debts), then the
+    overdue sweep, then dunning. Other daily work (reminders, overdue notices)
+    joins by appending a ``DailyJob`` here.
+    """
+    ledger, views = container.ledger, container.read_models
+    queries = ViewBillingQueries(views)
+    return [
+        DailyJob(
+            "automatic_billing", lambda day: automatic_billing(ledger, queries, day)
+        ),
+        DailyJob(
+            "overdue_sweep",
+            lambda day: overdue_sweep(ledger, views.invoices.past_due, day),
+        ),
+        DailyJob("dunning", lambda day: dunning(ledger, queries, day)),
+    ]
+
+
 def reader_of(ledger: Ledger) -> EventReader:
     """A reader of the ledger's log for views and processes."""
     return EventReader(ledger.recorder, ledger.mapper)
@@ -202,9 +263,8 @@ def build_container(
 
 
 def background_workers(container: Container) -> list[Worker]:
-    """The views' runner, the processes, the overdue sweep and webhook delivery."""
+    """The views' runner, the processes, the daily sweep and webhook delivery."""
     ledger, url = container.ledger, container.database_url
-    views = container.read_models
     workers: list[Worker] = []
     if container.runner is not None:
         workers.append(container.runner)
@@ -212,11 +272,12 @@ def background_workers(container: Container) -> list[Worker]:
         ProcessFollower(reader_of(ledger), url, reactor)
         for reactor in processes(container)
     ]
+    jobs = daily_jobs(container)
     workers.append(
         Periodic(
-            "overdue-sweep",
+            "daily-sweep",
             container.settings.overdue_sweep_seconds,
-            lambda: overdue_sweep(ledger, views.invoices.past_due),
+            lambda: run_daily(jobs, ledger.today()),
         )
     )
     if container.delivery is not None:
@@ -225,9 +286,10 @@ def background_workers(container: Container) -> list[Worker]:
 
 
 def processes(container: Container) -> list[Reactor]:
-    """The processes: charge registration and the invoice mailer."""
+    """The processes: charge registration, the invoice mailer, reinstatement."""
     return [
         ChargeRegistration(container.ledger, container.gateway),
+        Reinstatement(container.ledger, ViewBillingQueries(container.read_models)),
         InvoiceMailer(
             container.ledger,
             container.renderer,

@@ -23,10 +23,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from api.bootstrap import build_container, build_ledger, processes, reader_of
+from api.bootstrap import (
+    build_container,
+    build_ledger,
+    daily_jobs,
+    processes,
+    reader_of,
+)
 from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
-from application.processes import overdue_sweep
+from application.processes import run_daily
 from projections import maintenance, set_aside
 from projections.followers import retry_process
 from projections.reader import EventReader
@@ -99,7 +105,12 @@ def project(settings: Settings) -> int:
 
 
 def tick(settings: Settings, today: date | None = None) -> int:
-    """Mark every unpaid invoice past its due date overdue, once."""
+    """Run the day's work once for every reseller (``api.bootstrap.daily_jobs``).
+
+    Automatic billing (when ``today`` is a reseller's billing day), the overdue
+    sweep and dunning, judged by ``today`` (default: the São Paulo today of the
+    business clock). Exits 1 when the views are behind or a job failed.
+    """
     with database(settings) as url:
         container = build_container(
             settings.model_copy(update={"database_url": url}), run_projections=False
@@ -110,14 +121,31 @@ def tick(settings: Settings, today: date | None = None) -> int:
             if not container.read_models.wait_for(head, 30):
                 console.print("[red]the views are behind; run `ledger project`[/red]")
                 return 1
-            marked = overdue_sweep(
-                container.ledger, container.read_models.invoices.past_due, today
-            )
+            day = today or container.ledger.today()
+            results = run_daily(daily_jobs(container), day)
         finally:
             container.started = True
             container.close()
-    console.print(f"{marked} invoice(s) marked overdue")
-    return 0
+    console.print(f"day {day.isoformat()}")
+    for name, result in results.items():
+        console.print(_tick_line(name, result))
+    return 1 if None in results.values() else 0
+
+
+def _tick_line(name: str, result: object) -> str:
+    """What a daily job did, in words."""
+    if result is None:
+        return f"[red]{name} failed (see the log)[/red]"
+    if name == "overdue_sweep":
+        return f"{result} invoice(s) marked overdue"
+    if name == "automatic_billing":
+        return f"{result} invoice(s) issued by automatic billing"
+    if name == "dunning" and isinstance(result, dict):
+        return (
+            f"{result['suspended']} contract(s) suspended for overdue debts, "
+            f"{result['reinstated']} reinstated"
+        )
+    return f"{name}: {result}"
 
 
 def projections(settings: Settings, action: str, names: Sequence[str]) -> int:
@@ -254,7 +282,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve_parser.add_argument("--workers", type=int, default=settings.workers)
     commands.add_parser("project", help="run the views, processes and sweep")
     tick_parser = commands.add_parser(
-        "tick", help="mark unpaid invoices past due overdue, once"
+        "tick",
+        help="run the day's work once: automatic billing, overdue sweep, dunning",
     )
     tick_parser.add_argument(
         "--today",

@@ -7,6 +7,7 @@ from typing import Any
 from api.schemas import (
     AgingBuckets,
     AgingItem,
+    BillingRunPublic,
     BoletoItemPublic,
     BoletoPublic,
     ClientPublic,
@@ -16,14 +17,17 @@ from api.schemas import (
     InvoicePublic,
     PaymentPublic,
     PixPublic,
+    PlanPublic,
     ReceivablePublic,
 )
+from domain.billing_runs import BillingRun
 from domain.clients import Client
-from domain.contracts import Contract, ContractStatus
+from domain.contracts import Contract, ContractStatus, Plan
 from domain.credits import Credit
 from domain.invoices import Invoice, InvoiceStatus, Payment, balance_of
 from domain.money import format_amount
 from domain.vocabulary import BoletoStatus, CreditStatus, ReceivableSituation
+from projections.billing import invoice_ids_of
 from projections.panel_invoices import payments_of
 
 Row = dict[str, Any]
@@ -60,9 +64,24 @@ def contract(aggregate: Contract, client_name: str) -> ContractPublic:
         client_name=client_name,
         status=aggregate.status,
         status_label=aggregate.status.label,
+        plan=plan(aggregate.plan),
+        suspension_reason=None
+        if aggregate.suspension_reason is None
+        else aggregate.suspension_reason.value,
         created_at=aggregate.created_on,
         activated_at=aggregate.activated_at,
         updated_at=aggregate.modified_on,
+    )
+
+
+def plan(value: Plan | None) -> PlanPublic | None:
+    """A contract's plan, if any."""
+    if value is None:
+        return None
+    return PlanPublic(
+        description=value.description,
+        amount=format_amount(value.amount_cents),
+        due_day=value.due_day,
     )
 
 
@@ -73,9 +92,39 @@ def contract_row(row: Row) -> ContractPublic:
         **{k: row[k] for k in ("id", "client_id", "client_name")},
         status=status,
         status_label=status.label,
+        plan=None
+        if row["plan_amount_cents"] is None
+        else PlanPublic(
+            description=row["plan_description"],
+            amount=format_amount(row["plan_amount_cents"]),
+            due_day=row["plan_due_day"],
+        ),
+        suspension_reason=row["suspension_reason"],
         created_at=row["created_at"],
         activated_at=row["activated_at"],
         updated_at=row["updated_at"],
+    )
+
+
+def billing_run(aggregate: BillingRun) -> BillingRunPublic:
+    """A billing run as recorded."""
+    return BillingRunPublic(
+        id=aggregate.id,
+        reference=aggregate.reference,
+        issue_date=aggregate.issue_date,
+        issued=aggregate.issued,
+        skipped=aggregate.skipped,
+        invoice_ids=aggregate.invoice_ids,
+        created_at=aggregate.created_on,
+    )
+
+
+def billing_run_row(row: Row) -> BillingRunPublic:
+    """A billing run from the billing view."""
+    return BillingRunPublic(
+        **{k: row[k] for k in ("id", "reference", "issue_date", "issued", "skipped")},
+        invoice_ids=invoice_ids_of(row),
+        created_at=row["created_at"],
     )
 
 
@@ -112,6 +161,7 @@ def invoice(aggregate: Invoice, client_name: str) -> InvoicePublic:
         due_date=aggregate.due_date,
         reference_month=aggregate.reference_month,
         reference_year=aggregate.reference_year,
+        billing_reference=aggregate.billing_reference,
         status=aggregate.status,
         status_label=aggregate.status.label,
         boleto=None
@@ -157,6 +207,7 @@ def invoice_row(row: Row) -> InvoicePublic:
         due_date=row["due_date"],
         reference_month=row["reference_month"],
         reference_year=row["reference_year"],
+        billing_reference=row["billing_reference"],
         status=status,
         status_label=status.label,
         boleto=BoletoPublic(

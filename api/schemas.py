@@ -275,10 +275,33 @@ class ClientsPublic(BaseModel):
     next_cursor: str | None
 
 
+class PlanIn(Strict):
+    """What the monthly billing run invoices a contract."""
+
+    description: Annotated[Text, Field(min_length=1, max_length=200)]
+    amount: AmountIn
+    due_day: Annotated[int, Field(ge=1, le=28, strict=True)]
+
+
+class PlanPublic(BaseModel):
+    """A contract's plan."""
+
+    description: str
+    amount: Money
+    due_day: int
+
+
 class ContractCreate(Strict):
-    """A new contract, in trial."""
+    """A new contract, in trial, with a plan or not."""
 
     client_id: UUID
+    plan: PlanIn | None = None
+
+
+class ContractUpdate(Strict):
+    """A contract's new plan; ``null`` removes it, absent leaves it."""
+
+    plan: PlanIn | None = None
 
 
 class ContractPublic(BaseModel):
@@ -289,6 +312,8 @@ class ContractPublic(BaseModel):
     client_name: str
     status: ContractStatusCode
     status_label: str
+    plan: PlanPublic | None
+    suspension_reason: Literal["manual", "overdue"] | None
     created_at: datetime
     activated_at: datetime | None
     updated_at: datetime
@@ -368,6 +393,7 @@ class InvoicePublic(BaseModel):
     due_date: date
     reference_month: str
     reference_year: str
+    billing_reference: str | None
     status: InvoiceStatusCode
     status_label: str
     boleto: BoletoPublic | None
@@ -610,3 +636,29 @@ class BillingSettingsPublic(BaseModel):
     reminder_days_before_due: int | None
     suspend_after_days_overdue: int | None
     auto_billing_day: int | None
+
+
+class BillingRunCreate(Strict):
+    """A billing run of a reference month."""
+
+    reference: Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    issue_date: DateIn | None = None
+
+
+class BillingRunPublic(BaseModel):
+    """A billing run: what it issued and how many contracts it found billed."""
+
+    id: UUID
+    reference: str
+    issue_date: date
+    issued: int
+    skipped: int
+    invoice_ids: list[UUID]
+    created_at: datetime
+
+
+class BillingRunsPublic(BaseModel):
+    """A page of billing runs, newest first."""
+
+    items: list[BillingRunPublic]
+    next_cursor: str | None

@@ -27,7 +27,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    project_aggregate,
+)
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     IntegrityError,
@@ -42,8 +46,21 @@ from application.passwords import Passwords
 from application.transcodings import DateAsISO, FastJSONTranscoder, FastUUIDAsHex
 from domain.base import LedgerAggregate, derived_id
 from domain.billing import BillingSettings
+from domain.billing_runs import (
+    BillingReference,
+    BillingRun,
+    billing_description,
+    billing_due_date,
+    billing_invoice_id,
+)
 from domain.clients import Client, ContactDetails, client_id_for
-from domain.contracts import Contract, ContractStatus, contract_id_for
+from domain.contracts import (
+    Contract,
+    ContractStatus,
+    Plan,
+    SuspensionReason,
+    contract_id_for,
+)
 from domain.credits import Credit, CreditNotFoundError
 from domain.documents import Document
 from domain.errors import (
@@ -73,7 +90,7 @@ from domain.notifications import (
     ProviderNotification,
     notification_id_for,
 )
-from domain.periods import ReferencePeriod
+from domain.periods import ReferencePeriod, check_date_range
 from domain.resellers import Reseller
 from domain.text import email_address, required_text
 from domain.users import Role, User, user_id_for_email
@@ -82,6 +99,8 @@ SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 MAX_COMMAND_ATTEMPTS = 60
 MAX_RETRY_SLEEP_SECONDS = 0.05
 RESELLER_SNAPSHOT_INTERVAL = 100
+BILLING_BATCH_SIZE = 100
+"""Invoices a billing run saves together with the reseller's sequence, per save."""
 
 A = TypeVar("A", bound=LedgerAggregate)
 T = TypeVar("T")
@@ -104,6 +123,15 @@ class Recorded(Generic[A]):
     """
 
     aggregate: A
+    position: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchBilled:
+    """What one save of a billing run issued, and what it found already billed."""
+
+    invoice_ids: list[UUID]
+    skipped: int
     position: int | None
 
 
@@ -479,8 +507,13 @@ class Ledger(Application[UUID]):
         contracts = self._contracts_of(client_id)
         return contracts[-1] if contracts else None
 
-    def open_contract(self, reseller_id: UUID, client_id: UUID) -> Recorded[Contract]:
-        """Open a contract in trial; a client has at most one not cancelled."""
+    def open_contract(
+        self, reseller_id: UUID, client_id: UUID, plan: Plan | None = None
+    ) -> Recorded[Contract]:
+        """Open a contract in trial (with its plan, if any, in the same save).
+
+        A client has at most one contract not cancelled.
+        """
 
         def command() -> Recorded[Contract]:
             self.get_client(reseller_id, client_id)
@@ -489,6 +522,8 @@ class Ledger(Application[UUID]):
                 msg = f"client {client_id} already has a contract that is not cancelled"
                 raise OpenContractExistsError(msg)
             contract = Contract.open(reseller_id, client_id, len(contracts) + 1)
+            if plan is not None:
+                contract.change_plan(plan)
             return Recorded(contract, self._save_all(contract))
 
         return self._retrying(command)
@@ -516,10 +551,37 @@ class Ledger(Application[UUID]):
         return self._transition_contract(reseller_id, contract_id, Contract.activate)
 
     def suspend_contract(
+        self,
+        reseller_id: UUID,
+        contract_id: UUID,
+        reason: SuspensionReason = SuspensionReason.MANUAL,
+    ) -> Recorded[Contract]:
+        """Suspend an active contract (by hand, unless dunning says ``overdue``)."""
+        return self._transition_contract(
+            reseller_id, contract_id, lambda contract, at: contract.suspend(at, reason)
+        )
+
+    def reinstate_contract(
         self, reseller_id: UUID, contract_id: UUID
     ) -> Recorded[Contract]:
-        """Suspend an active contract."""
-        return self._transition_contract(reseller_id, contract_id, Contract.suspend)
+        """Make a contract suspended for overdue debts active again.
+
+        Refused (``InvalidTransitionError``) for any other contract, a contract
+        suspended by hand included.
+        """
+        return self._transition_contract(reseller_id, contract_id, Contract.reinstate)
+
+    def change_contract_plan(
+        self, reseller_id: UUID, contract_id: UUID, plan: Plan | None
+    ) -> Recorded[Contract]:
+        """Give a contract not cancelled a plan, a new one, or none (``None``)."""
+
+        def command() -> Recorded[Contract]:
+            contract = self.get_contract(reseller_id, contract_id)
+            contract.change_plan(plan)
+            return Recorded(contract, self._save_all(contract))
+
+        return self._retrying(command)
 
     def cancel_contract(
         self, reseller_id: UUID, contract_id: UUID
@@ -604,6 +666,199 @@ class Ledger(Application[UUID]):
 
         with self._sequence_lock(reseller_id):
             return self._retrying(command)
+
+    # -- billing runs ------------------------------------------------------------
+
+    def run_billing(  # noqa: PLR0913 - the run's inputs
+        self,
+        reseller_id: UUID,
+        reference: str,
+        contract_ids: Iterable[UUID],
+        *,
+        issue_date: date | None = None,
+        run_id: UUID | None = None,
+        batch_size: int = BILLING_BATCH_SIZE,
+    ) -> Recorded[BillingRun] | None:
+        """Bill ``reference`` to the active contracts with a plan in ``contract_ids``.
+
+        ``contract_ids`` are the candidates (a view's list may lag or be stale):
+        each is loaded here and billed only if it is the tenant's, ``active`` and
+        has a plan. A contract's invoice for the month has a deterministic id, so
+        one billed by an earlier or a racing run is skipped, found either before
+        the save or by the save's conflict. Invoices are saved in batches, each
+        with the reseller's code sequence in one atomic save: a crash between
+        batches leaves whole batches behind, with gapless codes, and running again
+        bills the rest. The run is recorded at the end.
+
+        ``run_id`` given (an automatic run) and already recorded: nothing is done
+        and ``None`` is returned.
+        """
+        billed = BillingReference.parse(reference)
+        issued_on = issue_date or self.today()
+        check_date_range(issued_on, "issue_date")
+        if batch_size < 1:
+            raise InvalidInputError("batch_size", "must be at least 1")
+        automatic = run_id is not None
+        the_run_id = run_id or self.new_id()
+        if automatic and self._exists(the_run_id):
+            return None
+        self.get_reseller(reseller_id)
+        candidates: list[tuple[Contract, UUID]] = []
+        loaded = self._load_many(Contract, list(dict.fromkeys(contract_ids)))
+        for contract in loaded:
+            if (
+                contract.reseller_id != reseller_id
+                or contract.status is not ContractStatus.ACTIVE
+                or contract.plan is None
+            ):
+                continue
+            candidates.append((contract, billing_invoice_id(contract.id, billed)))
+        billed_before = self._existing({invoice_id for _, invoice_id in candidates})
+        pending = [c for c in candidates if c[1] not in billed_before]
+        invoice_ids: list[UUID] = []
+        skipped = len(candidates) - len(pending)
+        for start in range(0, len(pending), batch_size):
+            batch = pending[start : start + batch_size]
+            with self._sequence_lock(reseller_id):
+                outcome = self._bill_batch(reseller_id, billed, issued_on, batch)
+            invoice_ids += outcome.invoice_ids
+            skipped += outcome.skipped
+        run = BillingRun.complete(
+            run_id=the_run_id,
+            reseller_id=reseller_id,
+            reference=billed,
+            issue_date=issued_on,
+            invoice_ids=invoice_ids,
+            skipped=skipped,
+            automatic=automatic,
+        )
+        try:
+            position = self._save_all(run)
+        except IntegrityError:
+            if automatic:
+                return None  # another process recorded this automatic run
+            raise
+        return Recorded(run, position)
+
+    def _bill_batch(
+        self,
+        reseller_id: UUID,
+        reference: BillingReference,
+        issued_on: date,
+        batch: Sequence[tuple[Contract, UUID]],
+    ) -> BatchBilled:
+        """Issue one batch with the reseller's next codes, in one atomic save.
+
+        A conflict (another run billed one of them, or anything else took codes)
+        makes the whole batch run again: the invoices that exist by then are
+        skipped, so they consume no code.
+        """
+        attempts = 0
+
+        def command() -> BatchBilled:
+            nonlocal attempts
+            attempts += 1
+            todo = list(batch)
+            if attempts > 1:
+                existing = self._existing({invoice_id for _, invoice_id in todo})
+                todo = [item for item in todo if item[1] not in existing]
+            reseller = self.get_reseller(reseller_id)
+            settings = reseller.billing_settings
+            invoices: list[Invoice] = []
+            for contract, invoice_id in todo:
+                plan = contract.plan
+                assert plan is not None  # noqa: S101 - filtered by the caller
+                invoices.append(
+                    Invoice.issue(
+                        invoice_id=invoice_id,
+                        reseller_id=reseller_id,
+                        client_id=contract.client_id,
+                        contract_id=contract.id,
+                        code=reseller.assign_invoice_code(invoice_id),
+                        description=billing_description(plan, reference),
+                        amount_cents=plan.amount_cents,
+                        issue_date=issued_on,
+                        due_date=billing_due_date(plan, reference, issued_on),
+                        period=reference.period,
+                        fine_percent=settings.fine_percent,
+                        interest_monthly_percent=settings.interest_monthly_percent,
+                        billing_reference=str(reference),
+                    )
+                )
+            position = self._save_all(reseller, *invoices) if invoices else None
+            return BatchBilled(
+                [invoice.id for invoice in invoices], len(batch) - len(todo), position
+            )
+
+        return self._retrying(command)
+
+    def _load_many(self, kind: type[A], aggregate_ids: list[UUID]) -> list[A]:
+        """The aggregates of ``kind`` among ``aggregate_ids``, in their order.
+
+        One query per thousand instead of one load each: a billing run reads
+        every contract of a reseller. Aggregates that are snapshotted, or any on
+        another store, are loaded one by one.
+        """
+        recorder = self.recorder
+        if kind in self.snapshotting_intervals or not isinstance(
+            recorder, PostgresApplicationRecorder
+        ):
+            found = (self._load(kind, i) for i in aggregate_ids)
+            return [aggregate for aggregate in found if aggregate is not None]
+        statement = sql.SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {}.{} "
+            "WHERE originator_id = ANY(%s) "
+            "ORDER BY originator_id, originator_version"
+        ).format(
+            sql.Identifier(recorder.datastore.schema),
+            sql.Identifier(recorder.events_table_name),
+        )
+        events: dict[UUID, list[Any]] = {}
+        for start in range(0, len(aggregate_ids), 1000):
+            chunk = aggregate_ids[start : start + 1000]
+            with recorder.datastore.transaction(commit=False) as cursor:
+                rows = cursor.execute(statement, (chunk,)).fetchall()
+            for row in rows:
+                event = self.mapper.to_domain_event(
+                    StoredEvent(
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                )
+                events.setdefault(row["originator_id"], []).append(event)
+        aggregates: list[A] = []
+        for aggregate_id in aggregate_ids:
+            aggregate = project_aggregate(None, events.get(aggregate_id, ()))
+            if isinstance(aggregate, kind):
+                aggregates.append(aggregate)
+        return aggregates
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self._existing({aggregate_id})
+
+    def _existing(self, aggregate_ids: set[UUID]) -> set[UUID]:
+        """Which of ``aggregate_ids`` have events: one query, not one load each."""
+        if not aggregate_ids:
+            return set()
+        recorder = self.recorder
+        if not isinstance(recorder, PostgresApplicationRecorder):
+            return {i for i in aggregate_ids if i in self.repository}
+        statement = sql.SQL(
+            "SELECT DISTINCT originator_id FROM {}.{} "
+            "WHERE originator_id = ANY(%s) AND originator_version = 1"
+        ).format(
+            sql.Identifier(recorder.datastore.schema),
+            sql.Identifier(recorder.events_table_name),
+        )
+        with recorder.datastore.transaction(commit=False) as cursor:
+            rows = cursor.execute(statement, (list(aggregate_ids),)).fetchall()
+        return {row["originator_id"] for row in rows}
+
+    def get_billing_run(self, reseller_id: UUID, run_id: UUID) -> BillingRun:
+        """The tenant's billing run, or ``NotFoundError``."""
+        return self._load_in_tenant(BillingRun, reseller_id, run_id, NotFoundError)
 
     def get_invoice(
         self, reseller_id: UUID, invoice_id: UUID, version: int | None = None

@@ -13,13 +13,17 @@ the event after the last one tracked, repeats nothing harmful.
   message refused for good is recorded and skipped.
 * ``overdue_sweep``: mark overdue every invoice still awaiting a payment that was due
   before today.
+* ``DailyJob`` / ``run_daily``: the day's work (automatic billing, the overdue sweep,
+  dunning, and whatever else is daily) as a list of named jobs run for one São
+  Paulo date by the service's sweep and by ``ledger tick``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from email.message import EmailMessage
 from typing import Any, LiteralString
@@ -225,6 +229,34 @@ def overdue_sweep(
         recorded = ledger.mark_overdue(invoice_id, day)
         marked += recorded.position is not None
     return marked
+
+
+@dataclass(frozen=True, slots=True)
+class DailyJob:
+    """One piece of the day's work: run for a São Paulo date, safe to repeat.
+
+    The service runs every job on each sweep (every ``overdue_sweep_seconds``) and
+    ``ledger tick`` once, so a job must do nothing the second time on the same day
+    (an automatic run has a deterministic id; a suspension is recorded once).
+    """
+
+    name: str
+    run: Callable[[date], object]
+
+
+def run_daily(jobs: Sequence[DailyJob], today: date) -> dict[str, object]:
+    """Run every job for ``today``, in order; one job's failure stops no other.
+
+    Returns each job's result (``None`` for one that failed, which is logged).
+    """
+    results: dict[str, object] = {}
+    for job in jobs:
+        try:
+            results[job.name] = job.run(today)
+        except Exception:
+            log.exception("daily job %s failed for %s", job.name, today)
+            results[job.name] = None
+    return results
 
 
 class Periodic:

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import argparse
 
-from bench import http, issue, live, query, rebuild, webhook
+from bench import billing, http, issue, live, query, rebuild, webhook
 
 
 def main() -> None:
-    """Run B1..B6 (and the live latency of the views)."""
+    """Run B1..B7 (and the live latency of the views)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000, help="B3 log size")
     parser.add_argument("--invoices", type=int, default=200_000, help="B5 tenant size")
     parser.add_argument("--seconds", type=float, default=10.0, help="B2 duration")
     parser.add_argument("--samples", type=int, default=200, help="latency samples")
     parser.add_argument("--count", type=int, default=2000, help="B1 commands")
+    parser.add_argument(
+        "--contracts", type=int, default=1000, help="B7 billing run size"
+    )
     args = parser.parse_args()
     rebuild.main(["--events", str(args.events)])
     issue.main(["--count", str(args.count)])
+    billing.main(["--contracts", str(args.contracts)])
     http.main(["--seconds", str(args.seconds)])
     webhook.main(["--samples", str(min(args.samples, 100))])
     query.main(["--invoices", str(args.invoices), "--samples", str(args.samples)])

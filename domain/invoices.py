@@ -183,14 +183,20 @@ class Invoice(LedgerAggregate):
         reference_year: str
         fine_percent: str
         interest_monthly_percent: str
+        billing_reference: str | None
 
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """Invoices of version 0.1 charged no late fees."""
             state["fine_percent"] = NO_PERCENT
             state["interest_monthly_percent"] = NO_PERCENT
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Invoices before billing runs were all typed by hand."""
+            state["billing_reference"] = None
 
     class Registered(LedgerAggregate.Event):
         """The payment partner registered the charge: boleto and Pix."""
@@ -273,8 +279,10 @@ class Invoice(LedgerAggregate):
         reference_year: str,
         fine_percent: str,
         interest_monthly_percent: str,
+        billing_reference: str | None,
     ) -> None:
         self.reseller_id = reseller_id
+        self.billing_reference = billing_reference
         self.client_id = client_id
         self.contract_id = contract_id
         self.code = code
@@ -313,6 +321,7 @@ class Invoice(LedgerAggregate):
         period: ReferencePeriod,
         fine_percent: Decimal | str = NO_PERCENT,
         interest_monthly_percent: Decimal | str = NO_PERCENT,
+        billing_reference: str | None = None,
     ) -> Self:
         """Validate and issue an invoice with an already assigned ``code``."""
         check_amount_cents(amount_cents)
@@ -337,6 +346,7 @@ class Invoice(LedgerAggregate):
             reference_year=period.year,
             fine_percent=str(fine),
             interest_monthly_percent=str(interest),
+            billing_reference=billing_reference,
         )
 
     @property

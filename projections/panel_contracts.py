@@ -7,7 +7,7 @@ from uuid import UUID
 
 from psycopg import sql
 
-from domain.contracts import Contract, ContractStatus
+from domain.contracts import Contract, ContractStatus, SuspensionReason
 from projections.common import CLIENT_NAMES, KeepsClientNames
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
 from projections.store import Rows, Table
@@ -24,8 +24,16 @@ CONTRACTS = Table(
         "activated_at": "timestamptz",
         "updated_at": "timestamptz",
         "seq": "bigint",
+        "plan_description": "text",
+        "plan_amount_cents": "bigint",
+        "plan_due_day": "integer",
+        "suspension_reason": "text",
     },
-    indexes=(("reseller_id", "seq DESC"), ("reseller_id", "client_id")),
+    indexes=(
+        ("reseller_id", "seq DESC"),
+        ("reseller_id", "client_id"),
+        ("suspension_reason",),
+    ),
 )
 
 _SELECT = (
@@ -53,6 +61,10 @@ class PanelContracts(KeepsClientNames, View):
                 "activated_at": None,
                 "updated_at": event.timestamp,
                 "seq": position,
+                "plan_description": None,
+                "plan_amount_cents": None,
+                "plan_due_day": None,
+                "suspension_reason": None,
             },
         )
 
@@ -63,6 +75,7 @@ class PanelContracts(KeepsClientNames, View):
             event.originator_id,
             status=ContractStatus.ACTIVE,
             activated_at=event.activated_at,
+            suspension_reason=None,
             updated_at=event.timestamp,
         )
 
@@ -72,6 +85,45 @@ class PanelContracts(KeepsClientNames, View):
             CONTRACTS,
             event.originator_id,
             status=ContractStatus.SUSPENDED,
+            suspension_reason=event.reason,
+            updated_at=event.timestamp,
+        )
+
+    @on(Contract.Reinstated, load=[(CONTRACTS, by_originator)])
+    def _reinstated(
+        self, rows: Rows, event: Contract.Reinstated, _position: int
+    ) -> None:
+        rows.update(
+            CONTRACTS,
+            event.originator_id,
+            status=ContractStatus.ACTIVE,
+            suspension_reason=None,
+            updated_at=event.timestamp,
+        )
+
+    @on(Contract.PlanChanged, load=[(CONTRACTS, by_originator)])
+    def _plan_changed(
+        self, rows: Rows, event: Contract.PlanChanged, _position: int
+    ) -> None:
+        rows.update(
+            CONTRACTS,
+            event.originator_id,
+            plan_description=event.description,
+            plan_amount_cents=event.amount_cents,
+            plan_due_day=event.due_day,
+            updated_at=event.timestamp,
+        )
+
+    @on(Contract.PlanRemoved, load=[(CONTRACTS, by_originator)])
+    def _plan_removed(
+        self, rows: Rows, event: Contract.PlanRemoved, _position: int
+    ) -> None:
+        rows.update(
+            CONTRACTS,
+            event.originator_id,
+            plan_description=None,
+            plan_amount_cents=None,
+            plan_due_day=None,
             updated_at=event.timestamp,
         )
 
@@ -81,6 +133,7 @@ class PanelContracts(KeepsClientNames, View):
             CONTRACTS,
             event.originator_id,
             status=ContractStatus.CANCELLED,
+            suspension_reason=None,
             updated_at=event.timestamp,
         )
 
@@ -119,3 +172,25 @@ class PanelContracts(KeepsClientNames, View):
             sql.Identifier(self.schema)
         )
         return self.fetch_one(statement, (reseller_id, contract_id))
+
+    def billable(self, reseller_id: UUID) -> list[UUID]:
+        """The tenant's active contracts with a plan, oldest first."""
+        statement = sql.SQL(
+            "SELECT id FROM {}.contracts WHERE reseller_id = %s AND status = {} "
+            "AND plan_amount_cents IS NOT NULL ORDER BY seq"
+        ).format(sql.Identifier(self.schema), sql.Literal(ContractStatus.ACTIVE.value))
+        return [row["id"] for row in self.fetch_all(statement, (reseller_id,))]
+
+    def suspended_for_overdue(self) -> list[tuple[UUID, UUID]]:
+        """(tenant, contract) of every contract suspended for overdue debts."""
+        statement = sql.SQL(
+            "SELECT reseller_id, id FROM {}.contracts WHERE status = {} "
+            "AND suspension_reason = {}"
+        ).format(
+            sql.Identifier(self.schema),
+            sql.Literal(ContractStatus.SUSPENDED.value),
+            sql.Literal(SuspensionReason.OVERDUE.value),
+        )
+        return [
+            (row["reseller_id"], row["id"]) for row in self.fetch_all(statement, ())
+        ]

@@ -39,6 +39,7 @@ INVOICES = Table(
         "due_date": "date",
         "reference_month": "text",
         "reference_year": "text",
+        "billing_reference": "text",
         "status": "text",
         "charge_id": "text",
         "bank_code": "text",
@@ -54,6 +55,7 @@ INVOICES = Table(
     },
     indexes=(
         ("status", "due_date"),
+        ("reseller_id", "client_id", "due_date"),
         ("reseller_id", "code DESC"),
         ("reseller_id", "status", "code DESC"),
         ("reseller_id", "client_id", "code DESC"),
@@ -103,6 +105,7 @@ class PanelInvoices(KeepsClientNames, View):
                 "due_date": event.due_date,
                 "reference_month": event.reference_month,
                 "reference_year": event.reference_year,
+                "billing_reference": event.billing_reference,
                 "status": InvoiceStatus.PROCESSING,
                 "created_at": event.timestamp,
                 "updated_at": event.timestamp,
@@ -275,3 +278,32 @@ class PanelInvoices(KeepsClientNames, View):
             sql.Identifier(self.schema), sql.Literal(InvoiceStatus.AWAITING_PAYMENT)
         )
         return [row["id"] for row in self.fetch_all(statement, (today, limit))]
+
+    _UNPAID = sql.SQL(", ").join(
+        sql.Literal(status.value)
+        for status in (
+            InvoiceStatus.AWAITING_PAYMENT,
+            InvoiceStatus.OVERDUE,
+            InvoiceStatus.PARTIALLY_PAID,
+        )
+    )
+
+    def late_clients(self, reseller_id: UUID, due_on_or_before: date) -> list[UUID]:
+        """Clients of the tenant with an unpaid invoice due on or before the date."""
+        statement = sql.SQL(
+            "SELECT DISTINCT client_id FROM {}.invoices WHERE reseller_id = %s "
+            "AND status IN ({}) AND due_date <= %s"
+        ).format(sql.Identifier(self.schema), self._UNPAID)
+        rows = self.fetch_all(statement, (reseller_id, due_on_or_before))
+        return [row["client_id"] for row in rows]
+
+    def unpaid_invoices(
+        self, reseller_id: UUID, client_id: UUID, due_before: date
+    ) -> list[UUID]:
+        """The client's unpaid invoices due before the date."""
+        statement = sql.SQL(
+            "SELECT id FROM {}.invoices WHERE reseller_id = %s AND client_id = %s "
+            "AND status IN ({}) AND due_date < %s ORDER BY due_date"
+        ).format(sql.Identifier(self.schema), self._UNPAID)
+        rows = self.fetch_all(statement, (reseller_id, client_id, due_before))
+        return [row["id"] for row in rows]

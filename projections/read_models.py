@@ -8,6 +8,7 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from projections.audit import AuditFeed
+from projections.billing import Billing
 from projections.erp_boletos import ErpBoletos
 from projections.erp_credits import ErpCredits
 from projections.erp_customers import ErpCustomers
@@ -29,6 +30,7 @@ VIEWS: tuple[type[View], ...] = (
     ErpBoletos,
     ErpCredits,
     AuditFeed,
+    Billing,
 )
 """Every view the ledger keeps live (and rebuilds, verifies and reports on)."""
 
@@ -48,6 +50,7 @@ class ReadModels:
     boletos: ErpBoletos
     credits: ErpCredits
     audit: AuditFeed
+    billing: Billing
 
     @classmethod
     def build(cls, pool: ConnectionPool[Any], conninfo: str) -> ReadModels:
@@ -64,6 +67,7 @@ class ReadModels:
             boletos=ErpBoletos(pool),
             credits=ErpCredits(pool),
             audit=AuditFeed(pool),
+            billing=Billing(pool),
         )
 
     def wait_for(self, position: int, timeout_seconds: float = 5.0) -> bool:

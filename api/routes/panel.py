@@ -33,6 +33,7 @@ from api.schemas import (
     ContractPublic,
     ContractsPublic,
     ContractStatusCode,
+    ContractUpdate,
     DateQuery,
     HistoryEvent,
     HistoryPublic,
@@ -41,12 +42,15 @@ from api.schemas import (
     InvoicePublic,
     InvoicesPublic,
     InvoiceStatusCode,
+    PlanIn,
     TextQuery,
 )
 from application.documents import invoice_document
 from application.ledger import Ledger
 from domain.base import LedgerAggregate
-from domain.contracts import Contract
+from domain.contracts import Contract, Plan
+from domain.errors import InvalidInputError
+from domain.money import format_brl
 from projections.audit import HIDDEN_FIELDS
 from projections.view import event_data
 
@@ -130,6 +134,18 @@ def _contract(ledger: Ledger, reseller_id: UUID, contract: Contract) -> Contract
     return presenters.contract(contract, client.name)
 
 
+def _plan(body: PlanIn | None, minimum_amount_cents: int) -> Plan | None:
+    """The domain plan; an amount the partner would refuse is refused here."""
+    if body is None:
+        return None
+    plan = Plan.parse(body.description, body.amount, body.due_day)
+    if plan.amount_cents < minimum_amount_cents:
+        minimum = format_brl(minimum_amount_cents)
+        msg = f"must be at least the payment partner's minimum, {minimum}"
+        raise InvalidInputError("plan.amount", msg)
+    return plan
+
+
 @router.post(
     "/v1/contracts",
     status_code=201,
@@ -137,10 +153,39 @@ def _contract(ledger: Ledger, reseller_id: UUID, contract: Contract) -> Contract
     responses=documented(400, 401, 403, 404, 409, 422),
 )
 def create_contract(
-    body: ContractCreate, caller: Commander, ledger: LedgerDep, response: Response
+    body: ContractCreate,
+    caller: Commander,
+    ledger: LedgerDep,
+    container: ContainerDep,
+    response: Response,
 ) -> ContractPublic:
-    """Open a contract for a client, in trial."""
-    recorded = ledger.open_contract(caller.reseller_id, body.client_id)
+    """Open a contract for a client, in trial, with its plan if given."""
+    plan = _plan(body.plan, container.gateway.minimum_amount_cents)
+    recorded = ledger.open_contract(caller.reseller_id, body.client_id, plan)
+    set_position(response, ledger, recorded.position)
+    return _contract(ledger, caller.reseller_id, recorded.aggregate)
+
+
+@router.patch(
+    "/v1/contracts/{contract_id}",
+    tags=["contracts"],
+    responses=documented(400, 401, 403, 404, 409, 422),
+)
+def update_contract(
+    contract_id: UUID,
+    body: ContractUpdate,
+    caller: Commander,
+    ledger: LedgerDep,
+    container: ContainerDep,
+    response: Response,
+) -> ContractPublic:
+    """Give the contract a plan, a new one, or none (``"plan": null``)."""
+    if "plan" not in body.model_fields_set:
+        contract = ledger.get_contract(caller.reseller_id, contract_id)
+        set_position(response, ledger, None)
+        return _contract(ledger, caller.reseller_id, contract)
+    plan = _plan(body.plan, container.gateway.minimum_amount_cents)
+    recorded = ledger.change_contract_plan(caller.reseller_id, contract_id, plan)
     set_position(response, ledger, recorded.position)
     return _contract(ledger, caller.reseller_id, recorded.aggregate)
 

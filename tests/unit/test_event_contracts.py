@@ -21,6 +21,7 @@ from eventsourcing.persistence import StoredEvent
 from application.ledger import Ledger
 from application.passwords import Passwords
 from domain.base import LedgerAggregate
+from domain.billing_runs import BillingRun
 from domain.clients import Client
 from domain.contracts import Contract
 from domain.credits import Credit
@@ -38,6 +39,7 @@ AGGREGATES: list[type[LedgerAggregate]] = [
     Invoice,
     ProviderNotification,
     Credit,
+    BillingRun,
 ]
 PINNED_TOPICS = {
     "revenda.Reseller": [
@@ -58,6 +60,9 @@ PINNED_TOPICS = {
         "revenda.Contract.Activated",
         "revenda.Contract.Suspended",
         "revenda.Contract.Cancelled",
+        "revenda.Contract.PlanChanged",
+        "revenda.Contract.PlanRemoved",
+        "revenda.Contract.Reinstated",
     ],
     "revenda.Invoice": [
         "revenda.Invoice.Issued",
@@ -72,14 +77,19 @@ PINNED_TOPICS = {
     ],
     "revenda.ProviderNotification": ["revenda.ProviderNotification.Processed"],
     "revenda.Credit": ["revenda.Credit.Created", "revenda.Credit.Refunded"],
+    "revenda.BillingRun": ["revenda.BillingRun.Completed"],
 }
 UPCAST_DEFAULTS = {
     ("revenda.Invoice.Issued", None): {
         "fine_percent": "0.00",
         "interest_monthly_percent": "0.00",
+        "billing_reference": "None",
     },
+    ("revenda.Invoice.Issued", 2): {"billing_reference": "None"},
+    ("revenda.Contract.Suspended", None): {"reason": "manual"},
 }
-"""Fields an upcaster adds to events stored before their class's version 2."""
+"""Fields an upcaster adds to events stored before their class's current version
+(keyed by the stored ``class_version``; none stored means version 1)."""
 
 
 def _event_topics(aggregate: type[LedgerAggregate]) -> list[str]:
