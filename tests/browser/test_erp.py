@@ -275,7 +275,7 @@ def test_settings_save_and_refuse_bad_input_in_portuguese(
 
 
 @pytest.mark.parametrize("role", ["finance", "auditor"])
-def test_readers_cannot_change_settings_and_auditors_cannot_refund(
+def test_readers_cannot_change_settings_nor_bill_and_auditors_cannot_refund(
     page: Page, tenant: Session, role: str
 ) -> None:
     reader = tenant.login_as(role)
@@ -299,6 +299,17 @@ def test_readers_cannot_change_settings_and_auditors_cannot_refund(
     assert posted.status == 403
     assert "Sem permissão" in posted.text()
     assert tenant.ok(tenant.get("/v1/settings/billing"))["fine_percent"] == "0.00"
+    # Faturamento Mensal: the runs are listed, the button is not, the post refused.
+    page.goto("/painel/faturamento")
+    expect(page.get_by_role("heading", name="Faturamento Mensal")).to_be_visible()
+    expect(page.get_by_role("button", name="Gerar Faturas")).to_have_count(0)
+    run = page.request.post(
+        "/painel/faturamento",
+        form={"csrf_token": token, "reference_month": "01", "reference_year": "2030"},
+        max_redirects=0,
+    )
+    assert run.status == 403
+    assert tenant.ok(tenant.get("/v1/billing-runs"))["items"] == []
     # Giving a credit back: finance may (as in the API), the auditor may not.
     refund = page.request.post(
         "/erp/creditos/00000000-0000-0000-0000-000000000000/devolver",
@@ -306,3 +317,61 @@ def test_readers_cannot_change_settings_and_auditors_cannot_refund(
         max_redirects=0,
     )
     assert refund.status == (404 if role == "finance" else 403)
+
+
+def test_a_plan_on_the_contract_and_the_monthly_billing_run(
+    owner_page: Page, tenant: Session
+) -> None:
+    page = owner_page
+    client = tenant.client(name=f"Academia Corpo Em Forma {a_cpf()[:4]}")
+    contract = tenant.contract(client["id"])
+    page.goto(f"/painel/contratacoes/{contract['id']}")
+    expect(page.get_by_role("tab", name="Dados da Contratação")).to_be_visible()
+    # Bad plan: named by the field, nothing saved.
+    page.get_by_label("Descrição do Plano").fill("Plano Academia")
+    page.get_by_label("Valor Mensal").fill("12,345")
+    page.get_by_label("Dia de Vencimento").fill("31")
+    page.get_by_role("button", name="Salvar").click()
+    assert error_of(page, "Valor Mensal") == (
+        "use no máximo dois dígitos depois da vírgula"
+    )
+    assert error_of(page, "Dia de Vencimento") == "deve ser menor ou igual a 28"
+    assert tenant.ok(tenant.get(f"/v1/contracts/{contract['id']}"))["plan"] is None
+    page.get_by_label("Valor Mensal").fill("1.199,90")
+    page.get_by_label("Dia de Vencimento").fill("10")
+    page.get_by_role("button", name="Salvar").click()
+    expect(page.get_by_role("row").filter(has_text=client["name"])).to_contain_text(
+        "Plano Academia"
+    )
+    assert tenant.ok(tenant.get(f"/v1/contracts/{contract['id']}"))["plan"] == {
+        "description": "Plano Academia",
+        "amount": "1199.90",
+        "due_day": 10,
+    }
+
+    page.get_by_role("navigation", name="Menu principal").get_by_text(
+        "Controle de Assinaturas", exact=True
+    ).click()
+    page.get_by_role("link", name="Faturamento Mensal").click()
+    expect(page.get_by_text("Nenhum faturamento ainda")).to_be_visible()
+    month, year = reference_of(days_from_today(0)).values()
+    expect(page.get_by_label("Mês Referência")).to_have_value(month)
+    expect(page.get_by_label("Ano Referência")).to_have_value(year)
+    page.get_by_label("Mês Referência").fill("13")
+    page.get_by_role("button", name="Gerar Faturas").click()
+    assert error_of(page, "Mês Referência") == "deve ter dois dígitos, de 01 a 12"
+    page.get_by_label("Mês Referência").fill(month)
+    page.get_by_role("button", name="Gerar Faturas").click()
+    expect(page.get_by_role("status")).to_contain_text("1 fatura emitida")
+    runs = page.locator("tbody tr")
+    expect(runs).to_have_count(1)
+    expect(runs.first.get_by_role("cell").nth(2)).to_have_text("1")
+    shoot(page, "faturamento")
+    # Again: the contract was billed this month already, nothing new.
+    page.get_by_role("button", name="Gerar Faturas").click()
+    expect(page.get_by_role("status")).to_contain_text("0 faturas emitidas")
+    expect(runs).to_have_count(2)
+    invoices = tenant.ok(tenant.get("/v1/invoices"))["items"]
+    assert [(i["client_id"], i["amount"]) for i in invoices] == [
+        (client["id"], "1199.90")
+    ]
