@@ -105,7 +105,7 @@ def test_the_seed_story_in_the_erp(
     shoot(page, "clientes")
 
     lancamentos(page, books)
-    creditos(page, books)
+    creditos(page, tenant, books)
     boletos(page, books)
     inadimplencia(page, books)
 
@@ -152,9 +152,16 @@ def lancamentos(page: Page, books: dict[str, Any]) -> None:
     page.goto("/erp/lancamentos")
     expect(page.locator("tbody tr")).to_have_count(2)
     shoot(page, "lancamentos")
+    # On a phone each row is a card, each value labelled by its column.
+    page.set_viewport_size({"width": 390, "height": 844})
+    situation = page.locator("tbody tr").first.locator("td[data-label='Situação']")
+    expect(situation).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shoot(page, "lancamentos-celular")
+    page.set_viewport_size({"width": 1280, "height": 860})
 
 
-def creditos(page: Page, books: dict[str, Any]) -> None:
+def creditos(page: Page, tenant: Session, books: dict[str, Any]) -> None:
     page.get_by_role("link", name="Créditos").click()
     row = page.get_by_role("row").filter(has_text=books["paid_client"])
     expect(row).to_contain_text("R$ 10,00")
@@ -171,6 +178,16 @@ def creditos(page: Page, books: dict[str, Any]) -> None:
     expect(row).to_contain_text("Devolvido")
     expect(row.get_by_role("button", name="Devolver")).to_have_count(0)
     shoot(page, "creditos")
+    # Given back already: a second post (a stale page) is refused, in Portuguese.
+    credit = tenant.ok(tenant.get("/v1/erp/credits"))["items"][0]
+    assert credit["status"] == "refunded"
+    again = page.request.post(
+        f"/erp/creditos/{credit['id']}/devolver",
+        form={"csrf_token": csrf_of(page), "reason": "de novo"},
+        max_redirects=0,
+    )
+    assert again.status == 422
+    assert "este crédito já foi devolvido" in again.text()
 
 
 def boletos(page: Page, books: dict[str, Any]) -> None:
