@@ -148,6 +148,18 @@ def lancamentos(page: Page, books: dict[str, Any]) -> None:
     page.get_by_role("button", name="Pesquisa").click()
     assert error_of(page, "Lançamento de") == "não é uma data do calendário"
     expect(page.get_by_label("Lançamento de")).to_have_value("31/02/2026")
+    # Hostile or stale addresses: refused on the page, never an error 500.
+    for query, message in [
+        ("cliente=a%00b", "não pode conter caracteres de controle"),
+        ("cursor=nao-e-um-cursor", "a página pedida não existe"),
+        ("situacao=spent", "escolha uma opção da lista"),
+        ("vencimento_de=01/01/1900", "deve estar entre 2000-01-01 e 2099-12-31"),
+    ]:
+        response = page.goto(f"/erp/lancamentos?{query}")
+        assert response is not None
+        assert response.status == 422, query
+        expect(page.get_by_role("alert")).to_be_visible()
+        expect(page.get_by_text(message)).to_be_visible()
     # Back to everything, for the picture.
     page.goto("/erp/lancamentos")
     expect(page.locator("tbody tr")).to_have_count(2)

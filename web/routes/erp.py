@@ -23,6 +23,7 @@ from api.schemas import CreditRefund
 from domain.errors import DomainError, InvalidInputError, InvalidTransitionError
 from domain.periods import check_date_range
 from domain.resellers import main_bank_account_id
+from domain.text import has_control_characters
 from domain.vocabulary import BoletoStatus, CreditStatus, ReceivableSituation
 from projections.erp_receivables import AGING_BUCKETS
 from projections.read_models import ReadModels
@@ -65,7 +66,15 @@ def erp_home(_user: CurrentUser) -> RedirectResponse:
 
 
 def _filters(values: Mapping[str, str | None]) -> Form:
-    return Form(values={k: (v or "").strip() for k, v in values.items()})
+    """The filters as typed; control characters are refused (as the API does)."""
+    filters = Form()
+    for name, value in values.items():
+        text = (value or "").strip()
+        if has_control_characters(text):
+            filters.error(name, "não pode conter caracteres de controle")
+            text = ""
+        filters.values[name] = text
+    return filters
 
 
 def _day(filters: Form, name: str) -> date | None:
