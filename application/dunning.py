@@ -21,7 +21,7 @@ A contract suspended by hand is never touched: ``Contract.reinstate`` refuses it
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any, Protocol
 from uuid import UUID
@@ -206,9 +206,15 @@ class Reinstatement:
 
     name = "reinstatement"
 
-    def __init__(self, ledger: Ledger, queries: BillingQueries) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        queries: BillingQueries,
+        today: Callable[[], date] | None = None,
+    ) -> None:
         self.ledger = ledger
         self.queries = queries
+        self.today = today or ledger.today
 
     def handles(self, event: object) -> bool:
         """Payments (of both versions) and cancellations can settle what is owed."""
@@ -234,5 +240,5 @@ class Reinstatement:
             self.queries,
             invoice.reseller_id,
             contract.id,
-            self.ledger.today(),
+            self.today(),
         )

@@ -26,7 +26,7 @@ from eventsourcing.domain import AggregateCreated, event
 from domain.base import LedgerAggregate, derived_id
 from domain.contracts import Plan
 from domain.errors import InvalidInputError
-from domain.periods import ReferencePeriod, check_date_range
+from domain.periods import FIRST_DATE, LAST_DATE, ReferencePeriod
 
 _REFERENCE = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
@@ -44,9 +44,12 @@ class BillingReference:
         match = _REFERENCE.fullmatch(value) if isinstance(value, str) else None
         if match is None:
             raise InvalidInputError("reference", "must be a month as YYYY-MM")
-        reference = cls(int(match[1]), int(match[2]))
-        check_date_range(reference.first_day, "reference")
-        return reference
+        year, month = int(match[1]), int(match[2])
+        if not FIRST_DATE.year <= year <= LAST_DATE.year:
+            # Checked before any date is built: year 0 is no date at all.
+            msg = f"must be between {FIRST_DATE.year}-01 and {LAST_DATE.year}-12"
+            raise InvalidInputError("reference", msg)
+        return cls(year, month)
 
     @classmethod
     def of(cls, day: date) -> BillingReference:

@@ -154,9 +154,14 @@ def test_a_bad_plan_is_refused_and_nothing_is_written(tenant: Session) -> None:
     ]
 
 
-def test_a_plan_is_changed_and_removed(tenant: Session) -> None:
+def test_a_plan_is_changed_and_removed_by_its_tenant_only(
+    tenant: Session, other_tenant: Session
+) -> None:
     contract = planned_contract(tenant)
     path = f"/v1/contracts/{contract['id']}"
+    foreign = other_tenant.patch(path, json={"plan": None})
+    assert foreign.status_code == 404, foreign.text
+    assert other_tenant.ok(other_tenant.get("/v1/billing-runs"))["items"] == []
     new_plan = {"description": "Plano Anual", "amount": "1200.00", "due_day": 5}
     assert tenant.ok(tenant.patch(path, json={"plan": new_plan}))["plan"] == new_plan
     assert tenant.ok(tenant.patch(path, json={}))["plan"] == new_plan

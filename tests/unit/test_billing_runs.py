@@ -48,7 +48,20 @@ def test_a_reference_is_a_month_as_yyyy_mm(
 
 
 @pytest.mark.parametrize(
-    "text", ["2026-13", "2026-00", "2026-1", "26-01", "2026-01-01", "1999-12", "", 7]
+    "text",
+    [
+        "2026-13",
+        "2026-00",
+        "2026-1",
+        "26-01",
+        "2026-01-01",
+        "1999-12",
+        "0000-01",
+        "2100-01",
+        "",
+        7,
+        None,
+    ],
 )
 def test_anything_else_is_refused(text: object) -> None:
     with pytest.raises(InvalidInputError) as refused:
