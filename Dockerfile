@@ -20,6 +20,7 @@ COPY application ./application
 COPY adapters ./adapters
 COPY projections ./projections
 COPY api ./api
+COPY web ./web
 RUN pip install .
 
 USER ledger

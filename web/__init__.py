@@ -17,8 +17,16 @@ Pieces:
 - ``web.forms``: ``read_form``, ``validate`` (the API's schema, errors in
   Portuguese by field), ``refusal`` (a domain error onto the form).
 - ``web.templating``: ``render`` and the menus (``PANEL``, ``ERP``).
-- ``web/templates/_forms.html``: the macros ``field``, ``select``, ``form_errors``,
-  ``csrf``; ``base.html``: the layout (menu, ERP/Painel link, Sair).
+- ``web.routing``: ``web_router``, ``see_other`` (303 after a POST), ``settled``
+  (wait for the views before redirecting, so the list shows what was saved) and
+  ``path_id`` (an id in the path, else the 404 page).
+- ``web/templates/_forms.html``: the macros ``field``, ``textarea``, ``select``,
+  ``form_errors``, ``csrf`` (import them ``with context``); ``base.html``: the
+  layout (menu, ERP/Painel link, Sair). Tables get ``class="cards"`` and a
+  ``data-label`` per cell to read as cards on a phone.
+- ``web/static/app.js``: ``data-suggest`` on an input with a ``<datalist>``
+  refreshes it from a JSON endpoint as one types; ``data-live-invoice`` badges
+  inside a ``data-live-endpoint`` element follow their status by polling.
 
 How to add a page (say ``/erp/boletos``):
 
@@ -50,7 +58,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from web.routes import auth, billing, documents, erp, panel
+from web.routes import auth, billing, documents, erp, fallback, panel
 from web.session import (
     ForbiddenError,
     LoginRequiredError,
@@ -61,6 +69,8 @@ from web.templating import render
 
 STATIC_URL = "/static/web"
 ROUTERS = (auth.router, documents.router, panel.router, erp.router, billing.router)
+"""Every screen's router; ``fallback`` (the 404 page under /painel and /erp) comes
+after them all, so add a new router here, not after ``install``."""
 
 
 def install(app: FastAPI) -> None:
@@ -70,7 +80,7 @@ def install(app: FastAPI) -> None:
         StaticFiles(directory=Path(__file__).parent / "static"),
         name="web-static",
     )
-    for router in ROUTERS:
+    for router in (*ROUTERS, fallback.router):
         app.include_router(router)
     app.add_exception_handler(LoginRequiredError, _to_login)
     app.add_exception_handler(ForbiddenError, _forbidden)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from projections.read_models import ReadModels
-from web.session import check_csrf
+from web.session import PageNotFoundError, check_csrf
 
 SETTLE_SECONDS = 5.0
 
@@ -33,3 +35,11 @@ def settled(views: ReadModels, position: int | None) -> None:
     """
     if position is not None:
         views.wait_for(position, SETTLE_SECONDS)
+
+
+def path_id(text: str) -> UUID:
+    """An id from the path; anything else is the 404 page (not a JSON problem)."""
+    try:
+        return UUID(text)
+    except ValueError:
+        raise PageNotFoundError from None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import psycopg
 from playwright.sync_api import Page, expect
 
+from adapters.throttle import MAX_FAILURES
 from tests.browser.conftest import csrf_of, masked_cpf
-from tests.builders import a_cpf, an_email
+from tests.builders import PASSWORD, a_cpf, an_email
 from tests.e2e.conftest import Session
 
 
@@ -90,3 +92,69 @@ def test_a_post_without_the_csrf_token_is_refused(
     assert [c["name"] for c in tenant.ok(tenant.get("/v1/clients"))["items"]] == [
         "Sem Token"
     ]
+
+
+def test_cancel_an_invoice_from_its_page(owner_page: Page, tenant: Session) -> None:
+    page = owner_page
+    client = tenant.billable_client(name="Loja Cancela")
+    created = tenant.invoice(client["id"])
+    assert created.status_code == 201, created.text
+    invoice_id = created.json()["id"]
+    page.goto(f"/painel/faturas/{invoice_id}")
+    expect(page.get_by_role("heading", name="Histórico")).to_be_visible()
+    # Without a reason: refused by the field, still open.
+    page.get_by_role("button", name="Cancelar").click()
+    assert (
+        error_of(page, "Motivo do cancelamento") == "deve ter ao menos 1 caractere(s)"
+    )
+    assert tenant.ok(tenant.get(f"/v1/invoices/{invoice_id}"))["status"] != "cancelled"
+    page.get_by_label("Motivo do cancelamento").fill("Cliente desistiu")
+    page.get_by_role("button", name="Cancelar").click()
+    expect(page.locator(f'[data-live-invoice="{invoice_id}"]')).to_have_text(
+        "Cancelada"
+    )
+    expect(page.get_by_role("cell", name="Cancelada", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Cancelar")).to_have_count(0)
+    assert tenant.ok(tenant.get(f"/v1/invoices/{invoice_id}"))["status"] == "cancelled"
+    # An id that is not an invoice of this tenant is the 404 page.
+    page.goto("/painel/faturas/nao-e-um-id")
+    expect(page.get_by_role("heading", name="Não encontrado")).to_be_visible()
+    # So is a screen that does not exist, in its area, with the way back.
+    page.goto("/erp/nao-existe")
+    expect(page.get_by_role("heading", name="Não encontrado")).to_be_visible()
+    expect(page.get_by_role("link", name="Painel de Revenda").first).to_be_visible()
+    expect(page.get_by_role("button", name="Sair")).to_be_visible()
+
+
+def test_the_login_is_throttled_like_the_api(
+    page: Page, tenant: Session, api_database: str
+) -> None:
+    page.goto("/entrar")
+    token = csrf_of(page)
+    wrong = page.request.post(
+        "/entrar",
+        form={"email": tenant.email, "senha": "errada", "csrf_token": token},
+        max_redirects=0,
+    )
+    assert wrong.status == 401
+    assert "E-mail ou senha inválidos" in wrong.text()
+    # The same counter as the API's: that failure counted, and at the limit
+    # (set here rather than by ten slow wrong passwords) even the right one waits.
+    with psycopg.connect(api_database, autocommit=True) as conn:
+        counted = conn.execute(
+            "UPDATE api_login_failures SET failures = %s WHERE email = %s"
+            " RETURNING failures",
+            (MAX_FAILURES, tenant.email),
+        ).fetchall()
+    assert counted == [(MAX_FAILURES,)]
+    right = page.request.post(
+        "/entrar",
+        form={"email": tenant.email, "senha": PASSWORD, "csrf_token": token},
+        max_redirects=0,
+    )
+    assert right.status == 429
+    assert "Muitas tentativas" in right.text()
+    api = page.request.post(
+        "/v1/auth/token", form={"username": tenant.email, "password": PASSWORD}
+    )
+    assert api.status == 429

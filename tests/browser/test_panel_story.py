@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import br_date, masked_cpf, open_menu
-from tests.builders import PASSWORD, a_cpf, an_email, days_from_today, reference_of
+from tests.builders import (
+    PASSWORD,
+    a_cpf,
+    an_email,
+    clock_offset_days,
+    days_from_today,
+    reference_of,
+)
 from tests.e2e.conftest import Session
 
 
@@ -17,18 +25,34 @@ def test_the_seed_story_in_the_panel(page: Page, tenant: Session) -> None:
     contract_to_active(page, name)
     invoice_id = issue_and_watch_it_registered(page, name)
     open_the_printable_invoice(page, invoice_id)
+    print_the_boleto(page, tenant, invoice_id)
     # The client pays through the sandbox (over HTTP); Faturas shows Pago by itself.
     paid = tenant.post(f"/v1/sandbox/invoices/{invoice_id}/pay", json={"method": "pix"})
     assert paid.status_code == 202, paid.text
     badge = page.locator(f'[data-live-invoice="{invoice_id}"]')
     expect(badge).to_have_text("Pago")
     assert page.evaluate("window.stillTheSamePage") is True
-    # And Pago it stays after a reload, filtered by status.
+    filter_the_invoices(page, name)
+
+
+def filter_the_invoices(page: Page, name: str) -> None:
+    """Pago it stays after a reload; filters by status, client and reference."""
+    row = page.get_by_role("row").filter(has_text="Mensalidade do sistema")
+    reference = reference_of(days_from_today(10))
+    month_year = f"{reference['reference_month']}/{reference['reference_year']}"
     page.get_by_label("Status").select_option(label="Pago")
+    page.get_by_label("Cliente").fill(name)
+    page.get_by_label("Referência").fill(month_year)
     page.get_by_role("button", name="Filtrar").click()
-    expect(
-        page.get_by_role("row").filter(has_text="Mensalidade do sistema")
-    ).to_contain_text("Pago")
+    expect(row).to_contain_text("Pago")
+    next_year = f"{reference['reference_month']}/{int(reference['reference_year']) + 1}"
+    page.get_by_label("Referência").fill(next_year)
+    page.get_by_role("button", name="Filtrar").click()
+    expect(page.get_by_text("Nenhuma fatura com estes filtros.")).to_be_visible()
+    page.get_by_label("Status").select_option(label="Aguardando Pagamento")
+    page.get_by_label("Referência").fill(month_year)
+    page.get_by_role("button", name="Filtrar").click()
+    expect(page.get_by_text("Nenhuma fatura com estes filtros.")).to_be_visible()
 
 
 def log_in_after_a_wrong_password(page: Page, email: str) -> None:
@@ -44,6 +68,12 @@ def log_in_after_a_wrong_password(page: Page, email: str) -> None:
     page.get_by_role("button", name="Entrar").click()
     expect(page).to_have_url(re.compile(r"/painel/clientes$"))
     expect(page.get_by_role("button", name="Sair")).to_be_visible()
+    # The session is an HttpOnly, SameSite=Lax cookie, Secure outside development
+    # (the shared server is in development only when the run moves its clock).
+    (session,) = [c for c in page.context.cookies() if c["name"] == "ledger_session"]
+    assert session["httpOnly"] is True
+    assert session["sameSite"] == "Lax"
+    assert session["secure"] is (clock_offset_days() == 0)
 
 
 def register_a_client(page: Page) -> str:
@@ -89,6 +119,11 @@ def contract_to_active(page: Page, name: str) -> None:
     page.get_by_role("button", name="Salvar").click()
     expect(page).to_have_url(re.compile(r"/painel/contratacoes\?salvo=1$"))
     expect(page.get_by_role("row").filter(has_text=name)).to_contain_text("Ativo")
+    # Suggestions as one types: no longer for a contract, now for an invoice.
+    word = name.rsplit(maxsplit=1)[-1]
+    for purpose, expected in [("contrato", []), ("fatura", [name])]:
+        answer = page.request.get(f"/painel/clientes/sugestoes?para={purpose}&q={word}")
+        assert [item["value"] for item in answer.json()["items"]] == expected
 
 
 def issue_and_watch_it_registered(page: Page, name: str) -> str:
@@ -141,3 +176,18 @@ def open_the_printable_invoice(page: Page, invoice_id: str) -> None:
     assert pdf.headers["content-disposition"].startswith("inline")
     assert pdf.body().startswith(b"%PDF")
     assert page.evaluate("window.stillTheSamePage") is True
+
+
+def print_the_boleto(page: Page, tenant: Session, invoice_id: str) -> None:
+    """The printable boleto opens with the session cookie too (the ERP links it)."""
+    deadline = time.monotonic() + 10
+    while True:  # the boletos view follows the log on its own
+        boletos = tenant.ok(tenant.get("/v1/erp/boletos"))["items"]
+        mine = [b for b in boletos if b["invoice_id"] == invoice_id]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    (boleto,) = mine
+    printed = page.request.get(f"/erp/boletos/{boleto['id']}/imprimir")
+    assert printed.status == 200
+    assert boleto["digitable_line"] in printed.text()

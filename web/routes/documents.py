@@ -7,24 +7,24 @@ The same renderer and the same document as ``GET /v1/invoices/{id}/html|pdf`` an
 from __future__ import annotations
 
 from typing import TypeVar
-from uuid import UUID
 
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import ContainerDep, LedgerDep, ViewsDep
 from application.documents import invoice_document
-from web.routing import web_router
+from web.routing import path_id, web_router
 from web.session import CurrentUser, PageNotFoundError, found
 
 router = web_router()
 Page = TypeVar("Page", bound=Response)
 
 
-@router.get("/painel/faturas/{invoice_id}/html")
+@router.get("/painel/faturas/{fatura}/html")
 def invoice_html(
-    invoice_id: UUID, user: CurrentUser, ledger: LedgerDep, container: ContainerDep
+    fatura: str, user: CurrentUser, ledger: LedgerDep, container: ContainerDep
 ) -> HTMLResponse:
     """The printable invoice (HTML)."""
+    invoice_id = path_id(fatura)
     with found():
         invoice = ledger.get_invoice(user.reseller_id, invoice_id)
     return _private(
@@ -32,11 +32,12 @@ def invoice_html(
     )
 
 
-@router.get("/painel/faturas/{invoice_id}/pdf")
+@router.get("/painel/faturas/{fatura}/pdf")
 def invoice_pdf(
-    invoice_id: UUID, user: CurrentUser, ledger: LedgerDep, container: ContainerDep
+    fatura: str, user: CurrentUser, ledger: LedgerDep, container: ContainerDep
 ) -> Response:
     """The printable invoice (PDF), shown inline by the browser."""
+    invoice_id = path_id(fatura)
     with found():
         invoice = ledger.get_invoice(user.reseller_id, invoice_id)
     pdf = container.renderer.pdf(invoice_document(ledger, invoice))
@@ -51,15 +52,16 @@ def invoice_pdf(
     )
 
 
-@router.get("/erp/boletos/{boleto_id}/imprimir")
+@router.get("/erp/boletos/{boleto}/imprimir")
 def print_boleto(
-    boleto_id: UUID,
+    boleto: str,
     user: CurrentUser,
     views: ViewsDep,
     ledger: LedgerDep,
     container: ContainerDep,
 ) -> HTMLResponse:
     """The printable boleto: its invoice, with barcode, line and Pix."""
+    boleto_id = path_id(boleto)
     views.wait_for(ledger.recorder.max_notification_id() or 0, 5)
     row = views.boletos.get(user.reseller_id, boleto_id)
     if row is None:

@@ -29,7 +29,7 @@ from projections.erp_receivables import AGING_BUCKETS
 from projections.read_models import ReadModels
 from web import formats
 from web.forms import GENERAL, Form, read_form, validate
-from web.routing import see_other, settled, web_router
+from web.routing import path_id, see_other, settled, web_router
 from web.session import CurrentUser, ForbiddenError, WebUser, found, require_user
 from web.templating import render
 
@@ -297,15 +297,16 @@ def _credits(
     )
 
 
-@router.post("/erp/creditos/{credit_id}/devolver")
+@router.post("/erp/creditos/{credito}/devolver")
 async def refund_credit(
     request: Request,
-    credit_id: UUID,
+    credito: str,
     user: CreditKeeper,
     ledger: LedgerDep,
     views: ViewsDep,
 ) -> Response:
     """Record that the credit was given back (``POST /v1/erp/credits/{id}/refund``)."""
+    credit_id = path_id(credito)
     form = await read_form(request)
     body = validate(CreditRefund, {"reason": form["reason"].strip()}, form)
     if body is not None:

@@ -7,6 +7,7 @@ same ``Ledger`` command, validated by the same request schema (``api.schemas``).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
@@ -35,7 +36,7 @@ from projections.read_models import ReadModels
 from web import formats
 from web.forms import GENERAL, Form, read_form, refusal, validate
 from web.routes import billing
-from web.routing import see_other, settled, web_router
+from web.routing import path_id, see_other, settled, web_router
 from web.session import CurrentUser, WebUser, Writer, found
 from web.templating import render
 
@@ -326,11 +327,12 @@ def _status_options(status: ContractStatus) -> list[tuple[str, str]]:
     return [(s.value, s.label) for s in ordered]
 
 
-@router.get("/painel/contratacoes/{contract_id}")
+@router.get("/painel/contratacoes/{contratacao}")
 def contract_page(
-    request: Request, contract_id: UUID, user: CurrentUser, ledger: LedgerDep
+    request: Request, contratacao: str, user: CurrentUser, ledger: LedgerDep
 ) -> HTMLResponse:
     """A contract: the tab Dados da Contratação."""
+    contract_id = path_id(contratacao)
     return _contract_page(request, ledger, user, contract_id, Form())
 
 
@@ -359,10 +361,10 @@ def _contract_page(
     )
 
 
-@router.post("/painel/contratacoes/{contract_id}")
+@router.post("/painel/contratacoes/{contratacao}")
 async def change_contract(  # noqa: C901 - status and plan, each refused by field
     request: Request,
-    contract_id: UUID,
+    contratacao: str,
     user: Writer,
     ledger: LedgerDep,
     views: ViewsDep,
@@ -372,6 +374,7 @@ async def change_contract(  # noqa: C901 - status and plan, each refused by fiel
 
     Both are checked before either is saved: a refusal saves nothing.
     """
+    contract_id = path_id(contratacao)
     form = await read_form(request)
     with found():
         contract = ledger.get_contract(user.reseller_id, contract_id)
@@ -468,7 +471,7 @@ def invoices(
     client_id = None
     if cliente and cliente.strip():
         matches = views.clients.query(
-            user.reseller_id, q=cliente.strip(), limit=2
+            user.reseller_id, q=cliente.strip(), limit=PAGE_SIZE
         ).items
         exact = [
             r for r in matches if r["name"].casefold() == cliente.strip().casefold()
@@ -641,19 +644,24 @@ _EVENT_LABELS = {
 }
 
 
-def _actor(ledger: Ledger, event: object) -> str:
-    """Who did it, when the event says (an e-mail for a user of the tenant)."""
-    for name in ("actor", "actor_id", "user_id", "by"):
-        value = getattr(event, name, None)
-        if value is None:
-            continue
-        if isinstance(value, UUID):
-            try:
-                return ledger.get_user(value).email
-            except DomainError:
-                return str(value)
-        return str(value)
-    return ""
+_ACTOR_KINDS = {"user": "Usuário", "partner": "Parceiro", "system": "Sistema"}
+
+
+def _actor(event: object) -> str:
+    """Who caused the event, when it says (API.md: ``actor`` {type, id, email})."""
+    actor = getattr(event, "actor", None)
+    if actor is None:
+        return ""
+    if isinstance(actor, Mapping):
+        fields = dict(actor)
+    else:
+        fields = {k: getattr(actor, k, None) for k in ("type", "id", "email")}
+    if fields.get("email"):
+        return str(fields["email"])
+    kind = str(fields.get("type") or "")
+    who = fields.get("id")
+    label = _ACTOR_KINDS.get(kind, kind)
+    return f"{label}: {who}" if who else label
 
 
 def _history(ledger: Ledger, invoice_id: UUID) -> list[dict[str, Any]]:
@@ -666,17 +674,18 @@ def _history(ledger: Ledger, invoice_id: UUID) -> list[dict[str, Any]]:
                 "type": f"{type(event).__qualname__}",
                 "label": _EVENT_LABELS.get(kind, kind),
                 "at": event.timestamp,
-                "actor": _actor(ledger, event),
+                "actor": _actor(event),
             }
         )
     return rows
 
 
-@router.get("/painel/faturas/{invoice_id}")
+@router.get("/painel/faturas/{fatura}")
 def invoice_page(
-    request: Request, invoice_id: UUID, user: CurrentUser, ledger: LedgerDep
+    request: Request, fatura: str, user: CurrentUser, ledger: LedgerDep
 ) -> HTMLResponse:
     """An invoice: its facts, payments, the actions the role allows, its history."""
+    invoice_id = path_id(fatura)
     return _invoice_page(request, ledger, user, invoice_id, Form())
 
 
@@ -714,15 +723,16 @@ def _invoice_page(
     )
 
 
-@router.post("/painel/faturas/{invoice_id}/cancelar")
+@router.post("/painel/faturas/{fatura}/cancelar")
 async def cancel_invoice(
     request: Request,
-    invoice_id: UUID,
+    fatura: str,
     user: Writer,
     ledger: LedgerDep,
     views: ViewsDep,
 ) -> Response:
     """Cancel with a reason (``POST /v1/invoices/{id}/cancel``)."""
+    invoice_id = path_id(fatura)
     form = await read_form(request)
     body = validate(InvoiceCancel, {"reason": form["reason"].strip()}, form)
     if body is not None:
@@ -741,15 +751,16 @@ async def cancel_invoice(
     return _invoice_page(request, ledger, user, invoice_id, form, 422)
 
 
-@router.post("/painel/faturas/{invoice_id}/registrar")
+@router.post("/painel/faturas/{fatura}/registrar")
 async def retry_invoice(
     request: Request,
-    invoice_id: UUID,
+    fatura: str,
     user: Writer,
     ledger: LedgerDep,
     views: ViewsDep,
 ) -> Response:
     """Register a failed invoice again (``POST /v1/invoices/{id}/retry``)."""
+    invoice_id = path_id(fatura)
     form = await read_form(request)
     try:
         with found():
