@@ -55,7 +55,25 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [
             "não pode conter caracteres de controle",
         ),
         (r"is not a valid e-mail address", "não é um e-mail válido"),
+        # Decimals the Brazilian way (a comma); dates and integers as they are.
+        (
+            r"must be between ([0-9]+)\.([0-9]+) and ([0-9]+)\.([0-9]+)",
+            r"deve estar entre \1,\2 e \3,\4",
+        ),
         (r"must be between (\S+) and (\S+)", r"deve estar entre \1 e \2"),
+        (
+            r"must be a percentage from ([0-9]+)\.([0-9]+) to ([0-9]+)\.([0-9]+)",
+            r"deve ser um percentual de \1,\2 a \3,\4",
+        ),
+        (r"must be a decimal percentage", "deve ser um percentual, como 2,00"),
+        (
+            r"must have at most two decimal places",
+            "deve ter no máximo duas casas decimais",
+        ),
+        (
+            r"must be a whole number from ([0-9]+) to ([0-9]+)",
+            r"deve ser um número inteiro de \1 a \2",
+        ),
         (r"is not a cursor from this API", "não é um cursor desta API"),
         (r"is not a valid CPF or CNPJ", "não é um CPF ou CNPJ válido"),
         (r"must be a CNPJ", "deve ser um CNPJ"),

@@ -60,7 +60,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from web.routes import auth, documents, panel
+from web.routes import auth, billing, documents, erp, panel
 from web.session import (
     ForbiddenError,
     LoginRequiredError,
@@ -73,7 +73,8 @@ from web.templating import render
 
 STATIC_URL = "/static/web"
 HTTP_NOT_FOUND = 404
-ROUTERS = (auth.router, documents.router, panel.router)
+ROUTERS = (auth.router, documents.router, panel.router, erp.router, billing.router)
+"""Every screen's router."""
 SCREEN_PREFIXES = ("/painel", "/erp")
 
 

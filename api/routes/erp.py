@@ -43,8 +43,9 @@ from domain.money import format_amount
 from domain.users import Role
 
 router = APIRouter()
-CreditKeeper = Annotated[Caller, allow(Role.OWNER, Role.OPERATOR, Role.FINANCE)]
-"""Who may record that a credit's money was given back."""
+CREDIT_KEEPERS = (Role.OWNER, Role.OPERATOR, Role.FINANCE)
+"""Who may record that a credit's money was given back (the ERP screen too)."""
+CreditKeeper = Annotated[Caller, allow(*CREDIT_KEEPERS)]
 
 
 @router.get("/v1/erp/customers", tags=["erp"], responses=documented(401, 422, 503))

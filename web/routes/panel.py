@@ -20,7 +20,7 @@ from api.schemas import ClientCreate, InvoiceCancel, InvoiceCreate
 from application.ledger import Ledger
 from domain.clients import ContactDetails
 from domain.contracts import TRANSITIONS as CONTRACT_TRANSITIONS
-from domain.contracts import ContractStatus
+from domain.contracts import ContractStatus, Plan
 from domain.documents import Document
 from domain.errors import (
     DomainError,
@@ -35,6 +35,7 @@ from domain.invoices import InvoiceStatus
 from projections.read_models import ReadModels
 from web import formats
 from web.forms import GENERAL, Form, read_form, refusal, validate
+from web.routes import billing
 from web.routing import path_id, see_other, settled, web_router
 from web.session import CurrentUser, WebUser, Writer, found
 from web.templating import render
@@ -354,20 +355,25 @@ def _contract_page(
             "contract": contract,
             "client": client,
             "status_options": _status_options(contract.status),
+            "plan": billing.plan_values(contract),
         },
         status_code=status_code,
     )
 
 
 @router.post("/painel/contratacoes/{contratacao}")
-async def change_contract(
+async def change_contract(  # noqa: C901 - status and plan, each refused by field
     request: Request,
     contratacao: str,
     user: Writer,
     ledger: LedgerDep,
     views: ViewsDep,
+    container: ContainerDep,
 ) -> Response:
-    """Move the contract to the chosen status by its transition, then the list."""
+    """Save the plan and move the contract to the chosen status, then the list.
+
+    Both are checked before either is saved: a refusal saves nothing.
+    """
     contract_id = path_id(contratacao)
     form = await read_form(request)
     with found():
@@ -376,7 +382,7 @@ async def change_contract(
         target = ContractStatus(form["status"])
     except ValueError:
         target = None
-    position = None
+    action = None
     if target is None:
         form.error("status", "escolha um status da lista")
     elif target is not contract.status:
@@ -384,7 +390,7 @@ async def change_contract(
             (
                 name
                 for name, moves in CONTRACT_TRANSITIONS.items()
-                if moves.get(contract.status) is target
+                if moves.get(contract.status) is target and name in _ACTIONS
             ),
             None,
         )
@@ -393,16 +399,27 @@ async def change_contract(
                 "status",
                 f"não é possível passar de {contract.status.label} a {target.label}",
             )
-        else:
-            try:
-                command = getattr(ledger, _ACTIONS[action])
-                position = command(user.reseller_id, contract_id).position
-            except InvalidTransitionError:
-                form.error(
-                    "status", "o status mudou enquanto isso; confira e tente de novo"
-                )
-            except DomainError as error:
-                refusal(form, error)
+    plan = billing.UNCHANGED
+    if contract.status is not ContractStatus.CANCELLED:
+        plan = billing.read_plan(form, contract, container.gateway.minimum_amount_cents)
+    position = None
+    if form.ok and plan is not billing.UNCHANGED:
+        try:
+            position = ledger.change_contract_plan(
+                user.reseller_id, contract_id, plan if isinstance(plan, Plan) else None
+            ).position
+        except DomainError as error:
+            refusal(form, error, field_of=billing.PLAN_FIELDS)
+    if form.ok and action is not None:
+        try:
+            command = getattr(ledger, _ACTIONS[action])
+            position = command(user.reseller_id, contract_id).position
+        except InvalidTransitionError:
+            form.error(
+                "status", "o status mudou enquanto isso; confira e tente de novo"
+            )
+        except DomainError as error:
+            refusal(form, error)
     if not form.ok:
         return _contract_page(request, ledger, user, contract_id, form, 422)
     settled(views, position)
