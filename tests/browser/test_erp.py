@@ -223,8 +223,12 @@ def boletos(page: Page, books: dict[str, Any]) -> None:
         paid.get_by_role("button", name="Imprimir").click()
     printable = opened.value
     printable.wait_for_load_state()
-    expect(printable.get_by_text("Linha digitável")).to_be_visible()
+    # A paid boleto prints so, with the payer, and no barcode to pay it twice.
+    expect(
+        printable.get_by_text(re.compile(r"PAGO em [0-9]{2}/[0-9]{2}/[0-9]{4}")).first
+    ).to_be_visible()
     expect(printable.locator("body")).to_contain_text(books["paid_client"])
+    expect(printable.locator(".barcode")).to_have_count(0)
     printable.close()
 
 

@@ -191,7 +191,7 @@ def receivables(
         }
     )
     situation = _code(filters, "situacao", ReceivableSituation)
-    query = {
+    query: dict[str, Any] = {
         "situation": situation,
         "issued_from": _day(filters, "lancamento_de"),
         "issued_to": _day(filters, "lancamento_ate"),
