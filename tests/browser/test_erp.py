@@ -133,6 +133,7 @@ def lancamentos(page: Page, books: dict[str, Any]) -> None:
     expect(totals.locator("[data-total=amount]")).to_have_text("R$ 150,00")
     expect(totals.locator("[data-total=amount_open]")).to_have_text("R$ 0,00")
     expect(page.get_by_label("Situação")).to_have_value("settled")
+    as_the_books_stood_yesterday(page, books)
     # The late one: Aberto and Vencido, found by its CPF typed with punctuation.
     page.get_by_label("Situação").select_option(label="Aberto")
     page.get_by_label("Cliente").fill(masked_cpf(books["late_document"]))
@@ -171,6 +172,22 @@ def lancamentos(page: Page, books: dict[str, Any]) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shoot(page, "lancamentos-celular")
     page.set_viewport_size({"width": 1280, "height": 860})
+
+
+def as_the_books_stood_yesterday(page: Page, books: dict[str, Any]) -> None:
+    """Posição em (the API's as_of): yesterday, before the payment, it was open."""
+    rows = page.locator("tbody tr")
+    totals = page.get_by_role("region", name="Totais")
+    page.get_by_label("Situação").select_option(label="Aberto")
+    page.get_by_label("Posição em").fill(br_date(days_from_today(-1)))
+    page.get_by_role("button", name="Pesquisa").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(books["paid_client"])
+    expect(totals.locator("[data-total=amount_open]")).to_have_text("R$ 150,00")
+    page.get_by_label("Posição em").fill(br_date(days_from_today(1)))
+    page.get_by_role("button", name="Pesquisa").click()
+    assert error_of(page, "Posição em") == "não pode ser uma data futura"
+    page.get_by_label("Posição em").fill("")
 
 
 def creditos(page: Page, tenant: Session, books: dict[str, Any]) -> None:

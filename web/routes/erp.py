@@ -177,9 +177,14 @@ def receivables(
     lancamento_ate: Text = None,
     vencimento_de: Text = None,
     vencimento_ate: Text = None,
+    posicao_em: Text = None,
     cursor: Text = None,
 ) -> Response:
-    """Lançamentos by due date, filtered, with totals over every match."""
+    """Lançamentos by due date, filtered, with totals over every match.
+
+    **Posição em** shows the books as they stood at the end of a past day (the
+    API's ``as_of``): what an auditor asks as "what did we show as open on 31/12".
+    """
     filters = _filters(
         {
             "situacao": situacao,
@@ -188,8 +193,12 @@ def receivables(
             "lancamento_ate": lancamento_ate,
             "vencimento_de": vencimento_de,
             "vencimento_ate": vencimento_ate,
+            "posicao_em": posicao_em,
         }
     )
+    as_of = _day(filters, "posicao_em")
+    if as_of is not None and as_of > ledger.today():
+        filters.error("posicao_em", "não pode ser uma data futura")
     situation = _code(filters, "situacao", ReceivableSituation)
     query: dict[str, Any] = {
         "situation": situation,
@@ -209,6 +218,7 @@ def receivables(
                 customer=_customer(views, user.reseller_id, filters["cliente"]),
                 limit=PAGE_SIZE,
                 cursor=cursor,
+                as_of=as_of,
                 **query,
             )
         except InvalidInputError:

@@ -641,10 +641,19 @@ _EVENT_LABELS = {
     "PaymentReceived": "Pagamento recebido",
     "Cancelled": "Cancelada",
     "Refunded": "Estornada",
+    "PaymentUndone": "Pagamento desfeito pelo parceiro",
+    "NoticeRequested": "Aviso agendado",
+    "NoticeSent": "Aviso enviado",
+    "NoticeFailed": "Aviso recusado",
 }
 
 
-_ACTOR_KINDS = {"user": "Usuário", "partner": "Parceiro", "system": "Sistema"}
+_ACTOR_KINDS = {
+    "user": "Usuário",
+    "partner": "Parceiro",
+    "system": "Sistema",
+    "unknown": "Desconhecido (antes do registro de autoria)",
+}
 
 
 def _actor(event: object) -> str:
