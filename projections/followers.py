@@ -285,7 +285,45 @@ class Reactor(Protocol):
         ...
 
 
-class ProcessFollower(Follower):
+class NamedProcessFollower(Follower):
+    """A follower that is one named process, with what every such process needs.
+
+    Its own tracking schema (``process_<name>``), at most one instance running
+    across processes, and the failures in a row of the event it is on (for setting
+    it aside).
+    """
+
+    def __init__(
+        self,
+        reader: EventReader,
+        conninfo: str,
+        name: str,
+        *,
+        pacing: Pacing = DEFAULT_PACING,
+        max_attempts: int = set_aside.PROCESS_ATTEMPTS,
+    ) -> None:
+        super().__init__(reader, conninfo, pacing=pacing)
+        self.process_name = name
+        self.label = f"process-{name}"
+        self.schema = f"process_{name}"
+        self.max_attempts = max_attempts
+        self._attempts: dict[int, int] = {}
+        """Failures in a row of the event at each position (at most one, in fact)."""
+
+    def prepare(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the process's tracking table."""
+        with conn.transaction(), conn.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", DDL_LOCK)
+            tracking.create_tracking(cursor, self.schema)
+            set_aside.create(cursor)
+
+    def acquire(self, conn: psycopg.Connection[Any]) -> None:
+        """One instance of a process runs at a time, across processes."""
+        key = zlib.crc32(self.schema.encode()) & 0x7FFFFFFF
+        self.try_lock(conn, self.process_name, key)
+
+
+class ProcessFollower(NamedProcessFollower):
     """Feeds a process the events it handles, exactly once per success.
 
     The position is tracked in the process's own schema and moves past an event
@@ -304,25 +342,10 @@ class ProcessFollower(Follower):
         pacing: Pacing = DEFAULT_PACING,
         max_attempts: int = set_aside.PROCESS_ATTEMPTS,
     ) -> None:
-        super().__init__(reader, conninfo, pacing=pacing)
+        super().__init__(
+            reader, conninfo, reactor.name, pacing=pacing, max_attempts=max_attempts
+        )
         self.reactor = reactor
-        self.label = f"process-{reactor.name}"
-        self.schema = f"process_{reactor.name}"
-        self.max_attempts = max_attempts
-        self._attempts: dict[int, int] = {}
-        """Failures in a row of the event at each position (at most one, in fact)."""
-
-    def prepare(self, conn: psycopg.Connection[Any]) -> None:
-        """Create the process's tracking table."""
-        with conn.transaction(), conn.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", DDL_LOCK)
-            tracking.create_tracking(cursor, self.schema)
-            set_aside.create(cursor)
-
-    def acquire(self, conn: psycopg.Connection[Any]) -> None:
-        """One instance of a process runs at a time, across processes."""
-        key = zlib.crc32(self.schema.encode()) & 0x7FFFFFFF
-        self.try_lock(conn, self.reactor.name, key)
 
     def catch_up(self, conn: psycopg.Connection[Any]) -> None:
         """React to each new handled event, then track it."""

@@ -16,7 +16,6 @@ follower goes on, as processes do.
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -24,7 +23,7 @@ import psycopg
 from psycopg import Cursor
 
 from projections import set_aside, tracking
-from projections.followers import DDL_LOCK, DEFAULT_PACING, Follower, Pacing
+from projections.followers import DEFAULT_PACING, NamedProcessFollower, Pacing
 from projections.reader import BATCH_SIZE, EventReader
 from projections.set_aside import RetryResult
 
@@ -45,7 +44,7 @@ class Queuer(Protocol):
         ...
 
 
-class OutboxFollower(Follower):
+class OutboxFollower(NamedProcessFollower):
     """Feeds a ``Queuer`` the events it handles; tracks in the same transaction."""
 
     def __init__(  # noqa: PLR0913 - knobs with sensible defaults
@@ -58,25 +57,11 @@ class OutboxFollower(Follower):
         pacing: Pacing = DEFAULT_PACING,
         max_attempts: int = set_aside.PROCESS_ATTEMPTS,
     ) -> None:
-        super().__init__(reader, conninfo, pacing=pacing)
+        super().__init__(
+            reader, conninfo, queuer.name, pacing=pacing, max_attempts=max_attempts
+        )
         self.queuer = queuer
         self.on_queued = on_queued
-        self.label = f"process-{queuer.name}"
-        self.schema = f"process_{queuer.name}"
-        self.max_attempts = max_attempts
-        self._attempts: dict[int, int] = {}
-
-    def prepare(self, conn: psycopg.Connection[Any]) -> None:
-        """Create the tracking table."""
-        with conn.transaction(), conn.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", DDL_LOCK)
-            tracking.create_tracking(cursor, self.schema)
-            set_aside.create(cursor)
-
-    def acquire(self, conn: psycopg.Connection[Any]) -> None:
-        """One instance runs at a time, across processes."""
-        key = zlib.crc32(self.schema.encode()) & 0x7FFFFFFF
-        self.try_lock(conn, self.queuer.name, key)
 
     def catch_up(self, conn: psycopg.Connection[Any]) -> None:
         """Queue for each new batch and move the position, in one transaction."""
