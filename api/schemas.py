@@ -736,6 +736,7 @@ class WebhookDeliveriesPublic(BaseModel):
     """An endpoint's deliveries, newest event first."""
 
     items: list[WebhookDeliveryPublic]
+    next_cursor: str | None
 
 
 class BillingRunCreate(Strict):
