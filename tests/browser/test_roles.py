@@ -13,15 +13,15 @@ from tests.e2e.conftest import Session
 @pytest.fixture
 def books(tenant: Session) -> dict[str, str]:
     """A client with an active contract and one registered invoice, over the API."""
-    client = tenant.billable_client(name="Mercado Bom Preço")
+    client = tenant.client(name="Mercado Bom Preço")
+    contract = tenant.contract(client["id"])
     response = tenant.invoice(client["id"])
     assert response.status_code == 201, response.text
     invoice = tenant.wait_registered(response.json()["id"])
-    contracts = tenant.ok(tenant.get("/v1/contracts"))["items"]
     return {
         "client": client["id"],
         "invoice": invoice["id"],
-        "contract": contracts[0]["id"],
+        "contract": contract["id"],
     }
 
 
