@@ -28,10 +28,11 @@ lint: $(VENV)/.installed-test ## ruff and mypy --strict
 	$(BIN)/mypy .
 
 test: lint ## Lint, type-check and run every test
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile -m "not serial" $(PYTEST_ARGS)
+	$(BIN)/pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-future: $(VENV)/.installed-test ## The end-to-end tests with the clock FUTURE_DAYS ahead
-	LEDGER_CLOCK_OFFSET_DAYS=$(FUTURE_DAYS) $(BIN)/pytest tests/e2e -q $(PYTEST_ARGS)
+	LEDGER_CLOCK_OFFSET_DAYS=$(FUTURE_DAYS) $(BIN)/pytest -n 2 --dist loadfile tests/e2e -q $(PYTEST_ARGS)
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .

@@ -118,3 +118,16 @@ def api_url(
     env = {"DATABASE_URL": api_database, **SECRETS}
     with running_server(env, log) as base_url:
         yield base_url
+
+
+RELIABILITY = Path(__file__).parent / "reliability"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The reliability suite is ``serial``: it kills processes, times tenants against
+    each other and owns machine-wide names, so ``make test`` runs it alone after the
+    parallel part."""
+    serial = pytest.mark.serial
+    for item in items:
+        if RELIABILITY in Path(str(item.fspath)).parents:
+            item.add_marker(serial)
