@@ -52,6 +52,17 @@ def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0 if signum == signal.SIGTERM else 128 + signum)
 
 
+def _wait_until(stopped: threading.Event) -> None:
+    """Wait for ``stopped``, waking now and then.
+
+    Python runs signal handlers in the main thread between bytecodes; a signal that
+    the kernel delivers to another thread would wait forever behind a wait without
+    a timeout (seen: ``ledger project`` ignoring SIGTERM while it mailed).
+    """
+    while not stopped.wait(0.5):
+        pass
+
+
 @contextmanager
 def database(settings: Settings) -> Iterator[str]:
     """The database URL: ``DATABASE_URL``, or an embedded server for the duration."""
@@ -124,7 +135,7 @@ def mail(settings: Settings, *, supervised: bool) -> int:
             stop_at_end_of_input(stopped)
         follower.start()
         logging.getLogger(__name__).info("mail worker running (pid %s)", os.getpid())
-        stopped.wait()
+        _wait_until(stopped)
         follower.stop()
         ledger.close()
     return 0
@@ -141,7 +152,7 @@ def project(settings: Settings) -> int:
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         container.start()
         console.log("views, processes and sweep running")
-        stopped.wait()
+        _wait_until(stopped)
         container.close()
     return 0
 
