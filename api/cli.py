@@ -88,7 +88,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     # The app (in this or in worker processes) reads its own address from these.
     os.environ["LEDGER_HOST"] = host
     os.environ["LEDGER_PORT"] = str(port)
-    with database(settings):
+    with database(settings) as url:
         shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
         console.print(
             f"Painel de Revenda e ERP: http://{shown}:{port}/entrar\n"
@@ -97,6 +97,10 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
         )
         mailer: Child | None = None
         if settings.run_projections and settings.mail_worker:
+            # The ledger's tables first: the child and the app would create them at
+            # once on a new database, and PostgreSQL can refuse one of two concurrent
+            # CREATE TABLE IF NOT EXISTS.
+            build_ledger(settings, url).close()
             # Started after ``database``: the child reads its URL from the environment.
             mailer = Child("mail worker", ledger_command("mail", "--supervised"))
             os.environ["LEDGER_MAILER_ELSEWHERE"] = "true"
