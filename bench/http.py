@@ -165,9 +165,12 @@ def run(
             "LEDGER_DATA_DIR": str(tmp / "data"),
             "LEDGER_RUN_PROJECTIONS": "true" if single else "false",
         }
+        # The server first: started at once on a new database, it and `ledger
+        # project` would both create the service's tables, and PostgreSQL can
+        # refuse one of two concurrent CREATE TABLE IF NOT EXISTS.
         with (
-            nullcontext() if single else projector(env, tmp / "project.log"),
             server_process(env, tmp / "serve.log") as (base_url, process),
+            nullcontext() if single else projector(env, tmp / "project.log"),
         ):
             session = new_tenant(base_url)
             client = session.billable_client()
