@@ -304,9 +304,12 @@ def background_workers(container: Container) -> list[Worker]:
     workers: list[Worker] = []
     if container.runner is not None:
         workers.append(container.runner)
+    # ``ledger serve`` may have its own ``ledger mail`` child mail the notices
+    # (rendering a PDF each is CPU the API's requests would wait behind).
+    mailer = not container.settings.mailer_elsewhere
     workers += [
         ProcessFollower(reader_of(ledger), url, reactor)
-        for reactor in processes(container)
+        for reactor in processes(container, mailer=mailer)
     ]
     jobs = daily_jobs(container)
     workers.append(
@@ -349,18 +352,30 @@ def outbound_workers(container: Container) -> list[Worker]:
     return [dispatcher, follower]
 
 
-def processes(container: Container) -> list[Reactor]:
-    """The processes: charge registration, the invoice mailer, reinstatement."""
-    return [
+def processes(container: Container, *, mailer: bool = True) -> list[Reactor]:
+    """The processes: charge registration, reinstatement, the invoice mailer."""
+    found: list[Reactor] = [
         ChargeRegistration(container.ledger, container.gateway),
         Reinstatement(container.ledger, ViewBillingQueries(container.read_models)),
-        InvoiceMailer(
-            container.ledger,
-            container.renderer,
-            mail_sender(container.settings),
-            container.settings.mail_from,
-        ),
     ]
+    if mailer:
+        found.append(
+            invoice_mailer(container.ledger, container.renderer, container.settings)
+        )
+    return found
+
+
+def invoice_mailer(
+    ledger: Ledger, renderer: DocumentRenderer, settings: Settings
+) -> InvoiceMailer:
+    """The process that renders and mails each notice of an invoice."""
+    return InvoiceMailer(ledger, renderer, mail_sender(settings), settings.mail_from)
+
+
+def mail_follower(ledger: Ledger, settings: Settings, url: str) -> ProcessFollower:
+    """The mailer fed by its own follower (``ledger mail``)."""
+    mailer = invoice_mailer(ledger, TemplateRenderer(), settings)
+    return ProcessFollower(reader_of(ledger), url, mailer)
 
 
 def mail_sender(settings: Settings) -> MailSender:

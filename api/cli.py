@@ -28,10 +28,12 @@ from api.bootstrap import (
     build_container,
     build_ledger,
     daily_jobs,
+    mail_follower,
     outbound_events,
     processes,
     reader_of,
 )
+from api.children import Child, ledger_command, stop_at_end_of_input
 from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
 from application.actors import Actor, set_actor
@@ -48,6 +50,17 @@ console = Console()
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0 if signum == signal.SIGTERM else 128 + signum)
+
+
+def _wait_until(stopped: threading.Event) -> None:
+    """Wait for ``stopped``, waking now and then.
+
+    Python runs signal handlers in the main thread between bytecodes; a signal that
+    the kernel delivers to another thread would wait forever behind a wait without
+    a timeout (seen: ``ledger project`` ignoring SIGTERM while it mailed).
+    """
+    while not stopped.wait(0.5):
+        pass
 
 
 @contextmanager
@@ -75,21 +88,60 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     # The app (in this or in worker processes) reads its own address from these.
     os.environ["LEDGER_HOST"] = host
     os.environ["LEDGER_PORT"] = str(port)
-    with database(settings):
+    with database(settings) as url:
         shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
         console.print(
             f"Painel de Revenda e ERP: http://{shown}:{port}/entrar\n"
             f"API (OpenAPI): http://{shown}:{port}/docs",
             soft_wrap=True,
         )
-        uvicorn.run(
-            "api.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-        )
+        mailer: Child | None = None
+        if settings.run_projections and settings.mail_worker:
+            # The ledger's tables first: the child and the app would create them at
+            # once on a new database, and PostgreSQL can refuse one of two concurrent
+            # CREATE TABLE IF NOT EXISTS.
+            build_ledger(settings, url).close()
+            # Started after ``database``: the child reads its URL from the environment.
+            mailer = Child("mail worker", ledger_command("mail", "--supervised"))
+            os.environ["LEDGER_MAILER_ELSEWHERE"] = "true"
+            mailer.start()
+        try:
+            uvicorn.run(
+                "api.app:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="info",
+            )
+        finally:
+            if mailer is not None:
+                mailer.stop()
+    return 0
+
+
+def mail(settings: Settings, *, supervised: bool) -> int:
+    """Render and mail the invoices' notices, at low priority (``ledger mail``).
+
+    ``ledger serve`` runs one as its child (``--supervised``: it stops when its
+    input, a pipe from the server, ends). One mails at a time across processes
+    (its follower's advisory lock); another waits on standby.
+    """
+    # A PDF per notice is CPU that requests and the views should get first.
+    os.nice(10)
+    with database(settings) as url:
+        ledger = build_ledger(settings, url)
+        follower = mail_follower(ledger, settings, url)
+        stopped = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stopped.set())
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+        if supervised:
+            stop_at_end_of_input(stopped)
+        follower.start()
+        logging.getLogger(__name__).info("mail worker running (pid %s)", os.getpid())
+        _wait_until(stopped)
+        follower.stop()
+        ledger.close()
     return 0
 
 
@@ -104,7 +156,7 @@ def project(settings: Settings) -> int:
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         container.start()
         console.log("views, processes and sweep running")
-        stopped.wait()
+        _wait_until(stopped)
         container.close()
     return 0
 
@@ -312,6 +364,14 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve_parser.add_argument("--port", type=int, default=settings.port)
     serve_parser.add_argument("--workers", type=int, default=settings.workers)
     commands.add_parser("project", help="run the views, processes and sweep")
+    mail_parser = commands.add_parser(
+        "mail", help="render and mail the invoices' notices (low priority)"
+    )
+    mail_parser.add_argument(
+        "--supervised",
+        action="store_true",
+        help="stop when standard input ends (how `ledger serve` runs it)",
+    )
     tick_parser = commands.add_parser(
         "tick",
         help="run the day's work once: automatic billing, overdue sweep, dunning",
@@ -353,6 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one per c
             return serve(settings, args.host, args.port, args.workers)
         if args.command == "project":
             return project(settings)
+        if args.command == "mail":
+            return mail(settings, supervised=args.supervised)
         if args.command == "tick":
             return tick(settings, args.today)
         if args.command == "webhooks":

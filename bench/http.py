@@ -3,6 +3,10 @@
 Baseline in the same run: a bare FastAPI endpoint on the same server stack (uvicorn,
 one process) doing one raw INSERT per request. Then the ledger is driven at half its
 measured maximum rate to see its p99 there.
+
+``--single`` runs the default shape instead: one ``ledger serve`` with the views and
+the processes, its mailer in a ``ledger mail`` child (``LEDGER_MAIL_WORKER=false``
+in the environment keeps the mailer in the server's process, to compare).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +147,9 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run(concurrency: int, seconds: float, tmp: Path) -> dict[str, dict[str, Any]]:
+def run(
+    concurrency: int, seconds: float, tmp: Path, *, single: bool = False
+) -> dict[str, dict[str, Any]]:
     """B2 beside its baseline, then B6's server memory."""
     with scratch_database() as url:
         with bare_server(url, tmp / "bare.log") as base:
@@ -157,11 +163,14 @@ def run(concurrency: int, seconds: float, tmp: Path) -> dict[str, dict[str, Any]
             "DATABASE_URL": url,
             **SECRETS,
             "LEDGER_DATA_DIR": str(tmp / "data"),
-            "LEDGER_RUN_PROJECTIONS": "false",
+            "LEDGER_RUN_PROJECTIONS": "true" if single else "false",
         }
+        # The server first: started at once on a new database, it and `ledger
+        # project` would both create the service's tables, and PostgreSQL can
+        # refuse one of two concurrent CREATE TABLE IF NOT EXISTS.
         with (
-            projector(env, tmp / "project.log"),
             server_process(env, tmp / "serve.log") as (base_url, process),
+            nullcontext() if single else projector(env, tmp / "project.log"),
         ):
             session = new_tenant(base_url)
             client = session.billable_client()
@@ -184,8 +193,10 @@ def run(concurrency: int, seconds: float, tmp: Path) -> dict[str, dict[str, Any]
             rate, lat = closed_loop(base_url, issue, concurrency, seconds)
             half = open_loop(base_url, issue, rate / 2, seconds)
             memory = peak_rss_mb(process.pid)
+    shape = "one ledger serve" if single else "serve + ledger project"
     show(
-        f"B2 POST /v1/invoices, {concurrency} concurrent clients, {seconds:.0f} s",
+        f"B2 POST /v1/invoices, {concurrency} concurrent clients, {seconds:.0f} s"
+        f" ({shape})",
         [
             (
                 "requests/s",
@@ -227,9 +238,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--single",
+        action="store_true",
+        help="one ledger serve with the views and processes (recorded as B2-single)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        figures = run(args.concurrency, args.seconds, Path(tmp))
+        figures = run(args.concurrency, args.seconds, Path(tmp), single=args.single)
+    if args.single:
+        record("B2-single", figures["B2"])
+        return
     record("B2", figures["B2"])
     record("B6", figures["B6"], merge=True)
 
