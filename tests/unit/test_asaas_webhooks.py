@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -22,11 +22,13 @@ from application.ledger import Ledger, NotificationResult
 from application.passwords import Passwords
 from application.webhooks import WebhookReceiver
 from domain.invoices import SAO_PAULO, Charge, Invoice, InvoiceStatus
-from tests.builders import a_billable_client, a_reseller
+from tests.builders import a_billable_client, a_reseller, today
 from tests.unit.test_webhook_receiver import ListLog
 
 TOKEN = "asaas-webhook-token-" + "x" * 20
-NOW = datetime(2026, 11, 30, 10, 0, tzinfo=SAO_PAULO)
+NOW = datetime.combine(today(), time(10, 0), tzinfo=SAO_PAULO)
+"""The adapter's controlled clock: ten in the morning of the São Paulo today."""
+TWO_DAYS_AGO = (NOW - timedelta(days=2)).date()
 
 _K = PartnerEventKind
 DOCUMENTED_EVENTS: list[tuple[str, PartnerEventKind]] = [
@@ -88,7 +90,7 @@ def payload(
             "interestValue": None,
             "billingType": "BOLETO",
             "status": "RECEIVED",
-            "dueDate": "2026-11-20",
+            "dueDate": (NOW - timedelta(days=10)).date().isoformat(),
             "paymentDate": NOW.date().isoformat(),
             "clientPaymentDate": NOW.date().isoformat(),
             "externalReference": str(invoice_id or uuid4()),
@@ -165,14 +167,14 @@ def test_the_amount_is_what_was_paid_interest_and_fine_included() -> None:
         originalValue=100,
         interestValue=5.26,
         billingType="PIX",
-        paymentDate="2026-11-28",
-        clientPaymentDate="2026-11-28",
+        paymentDate=TWO_DAYS_AGO.isoformat(),
+        clientPaymentDate=TWO_DAYS_AGO.isoformat(),
     )
     event = read_event(body_of(data), NOW)
     assert (event.amount_cents, event.method) == (10526, "pix")
     assert event.occurred_at == NOW
     # Asaas gives only the payment's date: noon in São Paulo that day.
-    assert event.paid_at == datetime(2026, 11, 28, 12, 0, tzinfo=SAO_PAULO)
+    assert event.paid_at == datetime.combine(TWO_DAYS_AGO, time(12), tzinfo=SAO_PAULO)
     today = read_event(body_of(payload("PAYMENT_RECEIVED")), NOW)
     assert today.paid_at == NOW
 
