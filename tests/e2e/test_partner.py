@@ -325,7 +325,11 @@ def test_malformed_webhooks_are_422_and_record_nothing(
     assert response.status_code == 422, response.text
     assert response.json()["errors"]
     assert log_size(api_database) == before
-    assert history(tenant, invoice["id"]) == ["Invoice.Issued", "Invoice.Registered"]
+    # The mailer may record the invoice's e-mail meanwhile; nothing else happened.
+    changes = [
+        t for t in history(tenant, invoice["id"]) if not t.startswith("Invoice.Notice")
+    ]
+    assert changes == ["Invoice.Issued", "Invoice.Registered"]
 
 
 def test_a_received_payment_without_amount_is_422_and_records_nothing(
