@@ -135,8 +135,11 @@ def _contract(ledger: Ledger, reseller_id: UUID, contract: Contract) -> Contract
     return presenters.contract(contract, client.name)
 
 
-def _plan(body: PlanIn | None, minimum_amount_cents: int) -> Plan | None:
-    """The domain plan; an amount the partner would refuse is refused here."""
+def plan_of(body: PlanIn | None, minimum_amount_cents: int) -> Plan | None:
+    """The domain plan of a request (the API's and the screens').
+
+    An amount the partner would refuse is refused here.
+    """
     if body is None:
         return None
     plan = Plan.parse(body.description, body.amount, body.due_day)
@@ -161,7 +164,7 @@ def create_contract(
     response: Response,
 ) -> ContractPublic:
     """Open a contract for a client, in trial, with its plan if given."""
-    plan = _plan(body.plan, container.gateway.minimum_amount_cents)
+    plan = plan_of(body.plan, container.gateway.minimum_amount_cents)
     recorded = ledger.open_contract(caller.reseller_id, body.client_id, plan)
     set_position(response, ledger, recorded.position)
     return _contract(ledger, caller.reseller_id, recorded.aggregate)
@@ -185,7 +188,7 @@ def update_contract(
         contract = ledger.get_contract(caller.reseller_id, contract_id)
         set_position(response, ledger, None)
         return _contract(ledger, caller.reseller_id, contract)
-    plan = _plan(body.plan, container.gateway.minimum_amount_cents)
+    plan = plan_of(body.plan, container.gateway.minimum_amount_cents)
     recorded = ledger.change_contract_plan(caller.reseller_id, contract_id, plan)
     set_position(response, ledger, recorded.position)
     return _contract(ledger, caller.reseller_id, recorded.aggregate)

@@ -6,7 +6,7 @@
 - Faturamento Mensal: ``POST/GET /v1/billing-runs``'s command and view, for owners
   and operators (``Writer``).
 - The plan fields of Dados da Contratação: ``read_plan`` parses them as the API
-  does (``PlanIn``, then ``api.routes.panel._plan``: ``Plan.parse`` and the
+  does (``PlanIn``, then ``api.routes.panel.plan_of``: ``Plan.parse`` and the
   partner's minimum); ``panel.change_contract`` saves the plan.
 """
 
@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 from api import portuguese
 from api.deps import LedgerDep, ViewsDep
 from api.routes.billing import RUN_CATCH_UP_SECONDS
-from api.routes.panel import _plan as api_plan
+from api.routes.panel import plan_of as api_plan
 from api.schemas import BillingRunCreate, BillingSettingsUpdate, PlanIn
 from domain.billing import DAY_RANGES, PERCENT_FIELDS, BillingSettings
 from domain.billing_runs import BillingReference
@@ -310,7 +310,7 @@ def read_plan(form: Form, contract: Contract, minimum_amount_cents: int) -> obje
 def _plan_or_errors(
     data: dict[str, Any], minimum_amount_cents: int, form: Form
 ) -> Plan | None:
-    """``data`` as the API reads a plan (``PlanIn``, then ``_plan``), or errors."""
+    """``data`` as the API reads a plan (``PlanIn``, then ``plan_of``), or errors."""
     errors = Form()
     body = validate(PlanIn, data, errors)
     for name, message in errors.errors.items():
