@@ -19,9 +19,9 @@ Hashes live in ``ledger_chain`` (position, tenant, hash), written by
 ``ChainedRecorder`` in the transaction that inserts the events, after the library's
 ``LOCK TABLE ledger_events IN EXCLUSIVE MODE``: writers are serialised there, so the
 head each insert reads is the tenant's true head, whatever the number of writers
-and processes. The hash is computed by PostgreSQL in an ``INSERT … SELECT`` that
-reads the head, one statement per event queued in the same pipeline as the events'
-insert: no extra round trip on the write path.
+and processes. The lock, the insert and the hashes are one function call,
+``ledger_events_append`` (``APPEND_FUNCTION``), sent with its BEGIN and COMMIT as
+one string: one round trip per save.
 
 ``verify_tenant`` recomputes the chain in Python (an independent implementation of
 the same definition) and names the first position whose stored bytes or order no
@@ -31,14 +31,23 @@ longer match: an event edited, deleted, moved, or inserted behind the ledger's b
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    InterfaceError,
+    Mapper,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg import Cursor
+from eventsourcing.utils import retry
+from psycopg import ClientCursor
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
@@ -46,6 +55,59 @@ from application.actors import NO_TENANT, ActorMapper
 
 GENESIS = bytes(32)
 """The "previous hash" of a tenant's first event."""
+
+APPEND_FUNCTION = """
+CREATE OR REPLACE FUNCTION {schema}.{append}(
+    new_events {schema}.{event_type}[],
+    tenants uuid[],
+    read_ids uuid[],
+    read_versions bigint[]
+) RETURNS bigint[] LANGUAGE plpgsql AS $append$
+DECLARE
+    positions bigint[];
+    head bytea;
+    event {schema}.{event_type};
+BEGIN
+    PERFORM set_config('lock_timeout', '{lock_timeout}s', true);
+    -- Writers one at a time, so positions are committed in order and every
+    -- insert below reads its tenant's true head.
+    LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE;
+    IF EXISTS (
+        SELECT 1 FROM unnest(read_ids, read_versions) AS r(id, version)
+        JOIN {schema}.{events} e
+        ON e.originator_id = r.id AND e.originator_version > r.version
+    ) THEN
+        RETURN '{{}}';  -- an aggregate the command read moved on: store nothing
+    END IF;
+    WITH inserted AS (
+        INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state)
+        SELECT originator_id, originator_version, topic, state FROM unnest(new_events)
+        RETURNING notification_id
+    )
+    SELECT array_agg(notification_id ORDER BY notification_id) INTO positions
+    FROM inserted;
+    -- Positions follow the events' order (one sequence, one insert): chain
+    -- each event on its tenant's head, stored_bytes() in SQL.
+    FOR i IN 1 .. cardinality(new_events) LOOP
+        event := new_events[i];
+        SELECT c.hash INTO head FROM {schema}.{chain} c
+        WHERE c.tenant_id = tenants[i] ORDER BY c.position DESC LIMIT 1;
+        INSERT INTO {schema}.{chain} (position, tenant_id, hash) VALUES (
+            positions[i], tenants[i], sha256(
+                coalesce(head, '\\x{genesis}'::bytea)
+                || uuid_send(event.originator_id)
+                || int8send(event.originator_version)
+                || int4send(octet_length(convert_to(event.topic, 'UTF8')))
+                || convert_to(event.topic, 'UTF8') || event.state));
+    END LOOP;
+    RETURN positions;
+END
+$append$
+"""
+"""One append: the table lock, the version check, the events and their chain rows.
+
+A NULL state would make the hash NULL, which the NOT NULL column refuses: the
+whole append fails rather than chain a gap."""
 VERIFY_PAGE = 2000
 
 
@@ -114,52 +176,91 @@ class ChainedRecorder(PostgresApplicationRecorder):
                 "ON {schema}.{chain} (tenant_id, position)"
             ).format(**names),
         ]
-        # One statement per event, queued in the pipeline after the events' insert:
-        # each reads the tenant's head by index (tenant, position DESC), which is
-        # the row its predecessor in the same save just wrote (a later statement
-        # of a transaction sees it), and the event by its primary key. A NULL
-        # state would make the hash NULL, which the NOT NULL column refuses: the
-        # whole save fails rather than chain a gap.
-        self.chain_statement = SQL(
-            "INSERT INTO {schema}.{chain} (position, tenant_id, hash) "
-            "SELECT e.notification_id, %(tenant)s, sha256(coalesce(("
-            "SELECT c.hash FROM {schema}.{chain} c WHERE c.tenant_id = %(tenant)s "
-            "ORDER BY c.position DESC LIMIT 1), %(genesis)s) || "
-            # stored_bytes(), in SQL:
-            "uuid_send(e.originator_id) || int8send(e.originator_version)"
-            " || int4send(octet_length(convert_to(e.topic, 'UTF8')))"
-            " || convert_to(e.topic, 'UTF8') || e.state"
-            ") FROM {schema}.{events} e "
-            "WHERE e.originator_id = %(id)s AND e.originator_version = %(version)s"
-        ).format(**names)
         self._names = names
+        # The append, as one function call: lock, check, insert, chain. Ours, not
+        # the library's (whose function skips the table lock, see the ledger).
+        self.append_function_name = f"{events_table_name}_append"
+        self.check_identifier_length(self.append_function_name)
+        names["append"] = Identifier(self.append_function_name)
+        names["event_type"] = Identifier(self.stored_event_type_name)
+        # Processes starting together replace the functions one at a time
+        # (concurrent CREATE OR REPLACE FUNCTION fails "tuple concurrently
+        # updated"): the tables' transaction begins with this lock.
+        self.sql_create_statements.insert(
+            0,
+            SQL("SELECT pg_advisory_xact_lock(hashtext({0}))").format(
+                f"create {events_table_name}"
+            ),
+        )
+        self.sql_create_statements.append(
+            SQL(APPEND_FUNCTION).format(
+                lock_timeout=datastore.lock_timeout, genesis=SQL(GENESIS.hex()), **names
+            )
+        )
+        # BEGIN … COMMIT and the NOTIFY after it, one string: one round trip.
+        self.append_statement = SQL(
+            "BEGIN; SELECT {schema}.{append}(%s, %s, %s, %s) AS positions; "
+            "COMMIT; NOTIFY {channel}"
+        ).format(channel=Identifier(self.channel_name), **names)
 
-    def _insert_stored_events(
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
         self,
-        curs: Cursor[DictRow],
         stored_events: Sequence[StoredEvent],
+        *,
+        expected_versions: Mapping[UUID, int] | None = None,
         **kwargs: Any,  # noqa: ANN401 - the library's signature
-    ) -> None:
-        """Lock, insert (the library), then chain each event, all in one pipeline.
+    ) -> Sequence[int] | None:
+        """Store and chain ``stored_events`` in one transaction and one round trip.
 
-        The events are chained in the order given, which is their position order:
-        the library's insert assigns positions in that order (it relies on it too,
-        pairing the returned positions with the events).
+        BEGIN, the append function (the table lock, the version check, the
+        events' insert, their chain rows) and COMMIT go to the server as one
+        string, so the lock is held for server time only, never across a round
+        trip to this process (the library's own ``save()`` makes two with the
+        lock held). The NOTIFY that wakes the followers follows the COMMIT in the
+        same string, in a transaction of its own: it no longer takes
+        PostgreSQL's notification lock while the table lock is held, and a
+        follower it wakes finds the events committed.
+
+        ``expected_versions`` (aggregate id → version) are aggregates the command
+        read but does not write: the insert stores nothing if any of them moved
+        past its version, checked under the table lock, and ``IntegrityError`` is
+        raised as for any conflicting save, so the command runs again on fresh
+        state.
         """
-        super()._insert_stored_events(curs, stored_events, **kwargs)
-        params = [
-            {
-                "tenant": getattr(event, "tenant_id", NO_TENANT),
-                "genesis": GENESIS,
-                "id": event.originator_id,
-                "version": event.originator_version,
-            }
-            for event in stored_events
-        ]
-        # Another cursor: the library fetches the positions from ``curs`` after
-        # the pipeline syncs, so its INSERT must stay the last statement there.
-        with curs.connection.cursor() as chain_cursor:
-            chain_cursor.executemany(self.chain_statement, params)
+        del kwargs  # the library passes its own (none are used here)
+        if not stored_events:
+            return None
+        expected = dict(expected_versions or {})
+        params = (
+            [
+                self.construct_pg_stored_event(
+                    e.originator_id, e.originator_version, e.topic, e.state
+                )
+                for e in stored_events
+            ],
+            [getattr(e, "tenant_id", NO_TENANT) for e in stored_events],
+            list(expected),
+            list(expected.values()),
+        )
+        with self.datastore.get_connection() as conn:
+            # Bound here (``ClientCursor``), so the string goes as one simple
+            # query; its second result is the append's.
+            cursor = ClientCursor(conn)
+            try:
+                cursor.execute(self.append_statement, params)
+                cursor.nextset()
+                row = cursor.fetchone()
+            finally:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.rollback()
+                cursor.close()
+        positions = list(row["positions"] or ()) if row else []
+        if len(positions) != len(stored_events):
+            # The version check refused: an aggregate the command read moved on.
+            msg = "an aggregate the command read was changed meanwhile"
+            raise IntegrityError(msg)
+        return positions
 
     # -- reading the chain -----------------------------------------------------
 

@@ -15,6 +15,7 @@ their own code).
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 import time
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
@@ -30,6 +32,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
+    LRUCache,
     project_aggregate,
 )
 from eventsourcing.domain import Snapshot
@@ -46,6 +49,7 @@ from psycopg import sql
 
 from application.actors import ActorMapper
 from application.chain import ChainedRecorder
+from application.group_commit import GroupCommit, Pending
 from application.passwords import Passwords
 from application.transcodings import DateAsISO, FastJSONTranscoder, FastUUIDAsHex
 from domain.base import LedgerAggregate, derived_id
@@ -104,6 +108,8 @@ SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 MAX_COMMAND_ATTEMPTS = 60
 MAX_RETRY_SLEEP_SECONDS = 0.05
 RESELLER_SNAPSHOT_INTERVAL = 100
+LATEST_CONTRACTS_CACHED = 100_000
+"""Clients whose latest contract this process remembers (for the issue hot path)."""
 BILLING_BATCH_SIZE = 100
 """Invoices a billing run saves together with the reseller's sequence, per save."""
 
@@ -166,6 +172,35 @@ class NotificationRecorded:
     position: int | None
 
 
+@dataclass(eq=False, kw_only=True)
+class _IssueRequest(Pending[Recorded[Invoice]]):
+    """An invoice to issue, queued for its reseller's next batch."""
+
+    reseller_id: UUID
+    client_id: UUID
+    build: Callable[[Reseller, Contract], Invoice]
+    """Make the invoice on a reseller (taking its next code) for the contract."""
+
+
+def _settle(request: Pending[T], run: Callable[[], T]) -> None:
+    """Give ``request`` what ``run`` returns, or the exception it raises."""
+    try:
+        request.succeed(run())
+    except Exception as error:  # noqa: BLE001 - the caller's to raise
+        request.fail(error)
+
+
+def _replica(reseller: Reseller) -> Reseller:
+    """A copy of a cached reseller that a command may change.
+
+    The reseller's attributes are immutable values, so a shallow copy with its own
+    (empty) list of pending events is a full copy, at a fraction of ``deepcopy``.
+    """
+    replica = copy.copy(reseller)
+    replica.__dict__["_pending_events"] = []
+    return replica
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -210,6 +245,10 @@ class Ledger(Application[UUID]):
         self.passwords = passwords or Passwords()
         self._sequence_locks: dict[UUID, threading.Lock] = {}
         self._sequence_locks_guard = threading.Lock()
+        self._issues: GroupCommit[_IssueRequest] = GroupCommit(BILLING_BATCH_SIZE)
+        self._latest_contracts: LRUCache[UUID, UUID] = LRUCache(
+            maxsize=LATEST_CONTRACTS_CACHED
+        )
         if isinstance(self.recorder, ChainedRecorder) and isinstance(
             self.mapper, ActorMapper
         ):
@@ -259,8 +298,15 @@ class Ledger(Application[UUID]):
 
     # -- plumbing ------------------------------------------------------------
 
-    def _save_all(self, *aggregates: LedgerAggregate) -> int | None:
-        recordings = self.save(*aggregates)
+    def _save_all(
+        self,
+        *aggregates: LedgerAggregate,
+        expected_versions: Mapping[UUID, int] | None = None,
+    ) -> int | None:
+        if expected_versions:
+            recordings = self.save(*aggregates, expected_versions=expected_versions)
+        else:
+            recordings = self.save(*aggregates)
         return recordings[-1].notification.id if recordings else None
 
     def _retrying(self, command: Callable[[], T]) -> T:
@@ -479,6 +525,18 @@ class Ledger(Application[UUID]):
         """The tenant's client, or ``ClientNotFoundError``."""
         return self._load_in_tenant(Client, reseller_id, client_id, ClientNotFoundError)
 
+    def issued_client(self, reseller_id: UUID, client_id: UUID) -> Client:
+        """The client an invoice was just issued to, as the issue read it.
+
+        The issue checked the version of the cached client it read (or loaded it
+        afresh into the cache), so this process's cached copy is the client the
+        invoice went to: no read of the log. Loaded when not cached.
+        """
+        client = self._cached(Client, client_id)
+        if client is None or client.reseller_id != reseller_id:
+            return self.get_client(reseller_id, client_id)
+        return client
+
     def update_client(
         self, reseller_id: UUID, client_id: UUID, changes: Mapping[str, str | None]
     ) -> Recorded[Client]:
@@ -657,26 +715,15 @@ class Ledger(Application[UUID]):
         issued_on = issue_date or self.today()
         invoice_id = self.new_id()
 
-        def command() -> Recorded[Invoice]:
-            self.get_client(reseller_id, client_id)
-            contracts = self._contracts_of(client_id)
-            contract = contracts[-1] if contracts else None
-            if contract is None or contract.status is not ContractStatus.ACTIVE:
-                status = contract.status.value if contract else "none"
-                msg = (
-                    "invoices are issued only to clients with an active contract; "
-                    f"this client's contract is {status}"
-                )
-                raise NoActiveContractError(msg)
-            reseller = self.get_reseller(reseller_id)
-            code = reseller.assign_invoice_code(invoice_id)
+        def build(reseller: Reseller, contract: Contract) -> Invoice:
+            """The invoice, with the reseller's next code taken for it."""
             settings = reseller.billing_settings
             invoice = Invoice.issue(
                 invoice_id=invoice_id,
                 reseller_id=reseller_id,
                 client_id=client_id,
                 contract_id=contract.id,
-                code=code,
+                code=reseller.last_invoice_code + 1,
                 description=description,
                 amount_cents=amount_cents,
                 issue_date=issued_on,
@@ -689,10 +736,158 @@ class Ledger(Application[UUID]):
                 if interest_monthly_percent is None
                 else interest_monthly_percent,
             )
-            return Recorded(invoice, self._save_all(reseller, invoice))
+            # Taken once the invoice is valid: a refused one takes no code.
+            reseller.assign_invoice_code(invoice_id)
+            return invoice
 
+        request = _IssueRequest(
+            reseller_id=reseller_id, client_id=client_id, build=build
+        )
+        self._issues.submit(reseller_id, request, self._issue_batch)
+        return request.outcome()
+
+    def _issue_batch(self, batch: list[_IssueRequest]) -> None:
+        """Issue a batch of one reseller's queued invoices in one save.
+
+        The requests are built on one copy of the reseller, taking consecutive
+        codes, each from the state it needs (``_issue_state``: this process's cache
+        when it has it); a request refused there fails alone and takes no code.
+        The versions of the clients and contracts read go with the save, which
+        stores nothing if any moved on. If the save conflicts, each request runs
+        alone as a usual command, from fresh loads, retried on conflict.
+        """
+        reseller_id = batch[0].reseller_id
         with self._sequence_lock(reseller_id):
-            return self._retrying(command)
+            cached = self._cached(Reseller, reseller_id)
+            try:
+                reseller = (
+                    self.get_reseller(reseller_id)
+                    if cached is None
+                    else _replica(cached)
+                )
+            except Exception as error:  # noqa: BLE001 - each caller's to raise
+                for request in batch:
+                    request.fail(error)
+                return
+            together, expected = self._build_batch(reseller, batch)
+            if not together:
+                return
+            try:
+                position = self._save_all(
+                    reseller,
+                    *(invoice for _, invoice in together),
+                    expected_versions=expected,
+                )
+            except IntegrityError:
+                for request, _ in together:
+                    _settle(
+                        request,
+                        partial(self._retrying, partial(self._issue_alone, request)),
+                    )
+            else:
+                self._keep_hot(reseller)
+                for request, invoice in together:
+                    request.succeed(Recorded(invoice, position))
+
+    def _build_batch(
+        self, reseller: Reseller, batch: list[_IssueRequest]
+    ) -> tuple[list[tuple[_IssueRequest, Invoice]], dict[UUID, int]]:
+        """Each request's invoice on ``reseller``, and the versions read for them.
+
+        A request refused here gets its error and takes no code.
+        """
+        together: list[tuple[_IssueRequest, Invoice]] = []
+        expected: dict[UUID, int] = {}
+        for request in batch:
+            try:
+                contract, versions = self._issue_state(request, fresh=False)
+                invoice = request.build(reseller, contract)
+            except Exception as error:  # noqa: BLE001 - the caller's to raise
+                request.fail(error)
+                continue
+            together.append((request, invoice))
+            for aggregate_id, version in versions.items():
+                # Each was checked at the version it read; the latest holds.
+                expected[aggregate_id] = max(version, expected.get(aggregate_id, 0))
+        return together, expected
+
+    def _issue_alone(self, request: _IssueRequest) -> Recorded[Invoice]:
+        """One issue from fresh loads: the command a conflicting batch falls back to."""
+        reseller = self.get_reseller(request.reseller_id)
+        contract, expected = self._issue_state(request, fresh=True)
+        invoice = request.build(reseller, contract)
+        position = self._save_all(reseller, invoice, expected_versions=expected)
+        self._keep_hot(reseller)
+        return Recorded(invoice, position)
+
+    def _issue_state(
+        self, request: _IssueRequest, *, fresh: bool
+    ) -> tuple[Contract, dict[UUID, int]]:
+        """The client's active contract, and the versions of what was read.
+
+        Not ``fresh``: from this process's cache when both are in it, with no
+        read of the log. The reseller's sequence is saved with the invoice, so a
+        stale one conflicts on its version; the client and its contract are only
+        read, so their versions go with the save, which stores nothing if either
+        moved on (``ChainedRecorder.insert_events``), and the issue runs again on
+        fresh state. Each version is read before the state it guards: a cached
+        aggregate fast-forwarded meanwhile can only make the save refuse, never
+        let a stale status through.
+        """
+        cached = None if fresh else self._cached_issue_state(request)
+        if cached is not None:
+            return cached
+        client = self.get_client(request.reseller_id, request.client_id)
+        contracts = self._contracts_of(request.client_id)
+        contract = contracts[-1] if contracts else None
+        if contract is None or contract.status is not ContractStatus.ACTIVE:
+            status = contract.status.value if contract else "none"
+            msg = (
+                "invoices are issued only to clients with an active contract; "
+                f"this client's contract is {status}"
+            )
+            raise NoActiveContractError(msg)
+        self._latest_contracts.put(request.client_id, contract.id)
+        return contract, {client.id: client.version, contract.id: contract.version}
+
+    def _cached_issue_state(
+        self, request: _IssueRequest
+    ) -> tuple[Contract, dict[UUID, int]] | None:
+        if not isinstance(self.recorder, ChainedRecorder):
+            return None  # only it checks the versions read
+        client = self._cached(Client, request.client_id)
+        try:
+            contract_id = self._latest_contracts.get(request.client_id)
+        except KeyError:
+            return None
+        contract = self._cached(Contract, contract_id)
+        if client is None or contract is None:
+            return None
+        expected = {client.id: client.version, contract.id: contract.version}
+        if (
+            client.reseller_id != request.reseller_id
+            or contract.client_id != request.client_id
+            or contract.status is not ContractStatus.ACTIVE
+        ):
+            return None  # loaded, so a refusal is given on fresh state
+        return contract, expected
+
+    def _cached(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        """The aggregate as this process last saw it (no read, no copy)."""
+        cache = self.repository.cache
+        if cache is None:
+            return None
+        try:
+            aggregate: object = cache.get(aggregate_id)
+        except KeyError:
+            return None
+        return aggregate if isinstance(aggregate, kind) else None
+
+    def _keep_hot(self, aggregate: LedgerAggregate) -> None:
+        """Cache an aggregate just saved, so the next command starts from it."""
+        cache = self.repository.cache
+        if cache is not None:
+            cache.put(aggregate.id, aggregate)
 
     # -- billing runs ------------------------------------------------------------
 

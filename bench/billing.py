@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from uuid import UUID
 
+from application.ledger import SAO_PAULO
 from bench.common import _cpf, ledger_on, record, scratch_database, show
 from bench.issue import raw_rate
 from domain.clients import Client, ContactDetails
@@ -22,7 +23,16 @@ from domain.documents import Document
 from domain.resellers import Reseller
 
 PLAN = Plan("Plano Mensal", 9_990, 10)
-REFERENCE = "2026-12"
+
+
+def next_month() -> str:
+    """The month after today's in São Paulo (``YYYY-MM``): billable whenever run."""
+    today = datetime.now(SAO_PAULO).date()
+    year, month = divmod(today.year * 12 + today.month, 12)
+    return f"{year}-{month + 1:02d}"
+
+
+REFERENCE = next_month()
 
 
 def planned_contracts(url: str, count: int, seed: int) -> tuple[UUID, list[UUID]]:

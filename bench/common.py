@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.database import eventsourcing_env, temporary_database
-from application.ledger import Ledger
+from application.ledger import SAO_PAULO, Ledger
 from application.passwords import Passwords
 from domain.clients import Client, ContactDetails
 from domain.contracts import Contract
@@ -41,6 +41,11 @@ def scratch_database() -> Iterator[str]:
         "ledger_bench", os.environ.get("DATABASE_URL"), Path(".ledger-bench")
     ) as url:
         yield url
+
+
+def due_soon() -> date:
+    """A due date ten days after today in São Paulo: valid whenever the bench runs."""
+    return datetime.now(SAO_PAULO).date() + timedelta(days=10)
 
 
 def ledger_on(url: str) -> Ledger:

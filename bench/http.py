@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import median, percentile, record, scratch_database, show
+from bench.common import due_soon, median, percentile, record, scratch_database, show
 from tests.e2e.conftest import SECRETS, new_tenant
 from tests.e2e.server import free_port, server_process
 
@@ -175,13 +175,14 @@ def run(
             session = new_tenant(base_url)
             client = session.billable_client()
             token = session.http.headers["Authorization"]
+            due = due_soon()
             body = {
                 "client_id": client["id"],
                 "description": "Mensalidade",
                 "amount": "150.00",
-                "due_date": "2026-12-10",
-                "reference_month": "12",
-                "reference_year": "2026",
+                "due_date": due.isoformat(),
+                "reference_month": f"{due.month:02d}",
+                "reference_year": str(due.year),
             }
 
             def issue(http: httpx.Client) -> int:

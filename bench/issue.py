@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 from typing import Any
 from uuid import uuid4
 
 import psycopg
 
-from bench.common import ledger_on, record, scratch_database, show
+from bench.common import due_soon, ledger_on, record, scratch_database, show
 
 STATE = b"x" * 500
 
@@ -53,6 +52,7 @@ def app_rate(ledger: Any, count: int, threads: int) -> float:  # noqa: ANN401
 
     reseller_id = a_reseller(ledger).reseller.id
     client_id = a_billable_client(ledger, reseller_id).id
+    due = due_soon()
 
     def work(n: int) -> None:
         for _ in range(n):
@@ -61,9 +61,9 @@ def app_rate(ledger: Any, count: int, threads: int) -> float:  # noqa: ANN401
                 client_id=client_id,
                 description="Mensalidade",
                 amount_cents=15000,
-                due_date=date(2026, 12, 10),
-                reference_month="12",
-                reference_year="2026",
+                due_date=due,
+                reference_month=f"{due.month:02d}",
+                reference_year=str(due.year),
             )
 
     started = time.perf_counter()

@@ -4,6 +4,11 @@ Each sample sends a signed ``payment.received`` webhook for a registered invoice
 then asks a view-backed list with ``?after=`` the webhook's ``Ledger-Position``, which
 answers once every view has applied the payment. Baseline in the same run: one raw
 INSERT + NOTIFY round trip (bench.live).
+
+The samples are taken twice: on a quiet server, and while another tenant issues
+invoices over HTTP at half the rate eight clients reach on the same server (B2 at
+half rate, measured first for a few seconds), each of which the server registers
+with the partner and mails with its PDF.
 """
 
 from __future__ import annotations
@@ -11,7 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +30,17 @@ import httpx
 import psycopg
 
 from adapters.sandbox import sign
-from bench.common import median, percentile, record, scratch_database, show
+from bench.common import (
+    due_soon,
+    median,
+    percentile,
+    record,
+    scratch_database,
+    show,
+)
+from bench.http import closed_loop
 from bench.live import raw_notify_round_trips
-from tests.e2e.conftest import SECRETS, new_tenant
+from tests.e2e.conftest import SECRETS, Session, new_tenant
 from tests.e2e.server import server_process
 
 
@@ -41,6 +58,100 @@ def wait_for_mail(url: str, count: int, timeout: float = 300) -> None:
         time.sleep(0.2)
 
 
+@contextmanager
+def issuing_in_background(base_url: str, seconds: float = 3.0) -> Iterator[float]:
+    """Another tenant issues invoices at half its closed-loop rate; yields the rate."""
+    session = new_tenant(base_url)
+    client = session.billable_client()
+    token = session.http.headers["Authorization"]
+    due = due_soon()
+    body = {
+        "client_id": client["id"],
+        "description": "Mensalidade",
+        "amount": "150.00",
+        "due_date": due.isoformat(),
+        "reference_month": f"{due.month:02d}",
+        "reference_year": str(due.year),
+    }
+
+    def issue(http: httpx.Client) -> int:
+        response = http.post(
+            "/v1/invoices", json=body, headers={"Authorization": token}
+        )
+        return response.status_code
+
+    full, _ = closed_loop(base_url, issue, 8, seconds)
+    rate = full / 2
+    stop = threading.Event()
+    local = threading.local()
+
+    def one() -> None:
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(base_url=base_url, timeout=30)
+        issue(local.http)
+
+    def schedule() -> None:
+        interval = 1 / rate
+        start = time.perf_counter()
+        with ThreadPoolExecutor(16) as pool:
+            n = 0
+            while not stop.is_set():
+                delay = start + n * interval - time.perf_counter()
+                if delay > 0:
+                    stop.wait(delay)
+                pool.submit(one)
+                n += 1
+
+    scheduler = threading.Thread(target=schedule)
+    scheduler.start()
+    try:
+        yield rate
+    finally:
+        stop.set()
+        scheduler.join()
+
+
+def settle(
+    base_url: str,
+    session: Session,
+    invoices: list[str],
+) -> list[float]:
+    """Latency (ms) of each invoice's payment through every view."""
+    latencies: list[float] = []
+    with httpx.Client(base_url=base_url) as partner:  # a partner keeps its connection
+        for invoice_id in invoices:
+            body = json.dumps(
+                {
+                    "id": f"evt_{uuid4().hex}",
+                    "type": "payment.received",
+                    "created_at": datetime.now(UTC).isoformat(),
+                    "data": {
+                        "invoice_id": invoice_id,
+                        "amount": "150.00",
+                        "method": "pix",
+                    },
+                }
+            ).encode()
+            started = time.perf_counter()
+            accepted = partner.post(
+                "/v1/webhooks/sandbox",
+                content=body,
+                headers={
+                    "content-type": "application/json",
+                    "Ledger-Signature": sign(
+                        SECRETS["LEDGER_WEBHOOK_SECRET"], int(time.time()), body
+                    ),
+                },
+            )
+            position = accepted.headers["Ledger-Position"]
+            settled = session.get(
+                "/v1/erp/receivables", params={"after": position, "limit": 1}
+            )
+            assert settled.status_code == 200, settled.text
+            latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
 def run(samples: int, tmp: Path) -> dict[str, Any]:
     """Latencies of settlement through every view, beside the raw round trip."""
     with scratch_database() as url:
@@ -56,42 +167,19 @@ def run(samples: int, tmp: Path) -> dict[str, Any]:
             for invoice_id in invoices:
                 session.wait_registered(invoice_id, timeout=60)
             wait_for_mail(url, samples)  # measure settlement, not PDF rendering
-            latencies: list[float] = []
-            partner = httpx.Client(base_url=base_url)  # a partner keeps its connection
-            for invoice_id in invoices:
-                body = json.dumps(
-                    {
-                        "id": f"evt_{uuid4().hex}",
-                        "type": "payment.received",
-                        "created_at": datetime.now(UTC).isoformat(),
-                        "data": {
-                            "invoice_id": invoice_id,
-                            "amount": "150.00",
-                            "method": "pix",
-                        },
-                    }
-                ).encode()
-                started = time.perf_counter()
-                accepted = partner.post(
-                    "/v1/webhooks/sandbox",
-                    content=body,
-                    headers={
-                        "content-type": "application/json",
-                        "Ledger-Signature": sign(
-                            SECRETS["LEDGER_WEBHOOK_SECRET"], int(time.time()), body
-                        ),
-                    },
-                )
-                position = accepted.headers["Ledger-Position"]
-                settled = session.get(
-                    "/v1/erp/receivables", params={"after": position, "limit": 1}
-                )
-                assert settled.status_code == 200, settled.text
-                latencies.append((time.perf_counter() - started) * 1000)
-            partner.close()
+            quiet = settle(base_url, session, invoices[: samples // 2])
+            with issuing_in_background(base_url) as load_rate:
+                latencies = settle(base_url, session, invoices[samples // 2 :])
     show(
-        f"B4 webhook → all views paid ({samples} payments)",
+        f"B4 webhook → all views paid ({samples // 2} payments quiet,"
+        f" {samples - samples // 2} while issuing {load_rate:,.0f}/s)",
         [
+            (
+                "quiet p50 / p99 ms",
+                f"{median(quiet):.1f} / {percentile(quiet, 0.99):.1f}",
+                "-",
+                "-",
+            ),
             (
                 "p50 ms",
                 f"{median(latencies):.1f}",
@@ -107,6 +195,9 @@ def run(samples: int, tmp: Path) -> dict[str, Any]:
         ],
     )
     return {
+        "load_invoices_per_s": round(load_rate, 1),
+        "quiet_p50_ms": round(median(quiet), 2),
+        "quiet_p99_ms": round(percentile(quiet, 0.99), 2),
         "p50_ms": round(median(latencies), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),
         "baseline_p50_ms": round(median(raw), 2),

@@ -301,7 +301,7 @@ def create_invoice(
         minimum_amount_cents=container.gateway.minimum_amount_cents,
     )
     set_position(response, ledger, recorded.position)
-    client = ledger.get_client(caller.reseller_id, body.client_id)
+    client = ledger.issued_client(caller.reseller_id, body.client_id)
     return presenters.invoice(recorded.aggregate, client.name)
 
 
