@@ -142,13 +142,24 @@ class UserCache:
         self._entries: dict[UUID, tuple[float, Access | None]] = {}
         self._guard = threading.Lock()
 
+    def fresh(self, user_id: UUID) -> tuple[Access | None] | None:
+        """The cached access while fresh, in a 1-tuple; ``None``: it must be read.
+
+        Never blocks: the event loop asks it first, and only a miss costs a trip
+        to a worker thread.
+        """
+        with self._guard:
+            entry = self._entries.get(user_id)
+        if entry is not None and entry[0] > self._clock():
+            return (entry[1],)
+        return None
+
     def get(self, user_id: UUID) -> Access | None:
         """The user's access, or ``None`` for a user that does not exist."""
         now = self._clock()
-        with self._guard:
-            entry = self._entries.get(user_id)
-        if entry is not None and entry[0] > now:
-            return entry[1]
+        cached = self.fresh(user_id)
+        if cached is not None:
+            return cached[0]
         try:
             user = self._load(user_id)
             access: Access | None = Access(
@@ -181,20 +192,25 @@ async def current_caller(
     (run in a worker thread) inherits: a sync dependency runs in a thread of its
     own, and what it sets there is lost when it returns.
     """
-    caller, email = await run_in_threadpool(_authenticate, request, credentials)
-    set_actor(Actor.user(caller.user_id, email))
-    return caller
-
-
-def _authenticate(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> tuple[Caller, str]:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("an access token is required")
     tokens: Tokens = request.app.state.container.tokens
     claimed = tokens.check(credentials.credentials)
     users: UserCache = request.app.state.users
-    access = users.get(claimed.user_id)
+    cached = users.fresh(claimed.user_id)
+    access = (
+        cached[0]
+        if cached is not None
+        else await run_in_threadpool(users.get, claimed.user_id)
+    )
+    caller, email = _admit(request, claimed, access)
+    set_actor(Actor.user(caller.user_id, email))
+    return caller
+
+
+def _admit(
+    request: Request, claimed: Caller, access: Access | None
+) -> tuple[Caller, str]:
     if access is None or access.disabled or access.reseller_id != claimed.reseller_id:
         raise unauthorized("the access token's user is disabled or gone")
     request.state.tenant = str(claimed.reseller_id)

@@ -151,6 +151,20 @@ def test_the_user_cache_serves_a_user_until_forgotten_or_stale() -> None:
     assert len(loads) == 3
 
 
+def test_the_user_cache_answers_without_loading_only_while_fresh() -> None:
+    user = _user()
+    now = [0.0]
+    cache = UserCache(lambda _: user, seconds=1.0, clock=lambda: now[0])
+    assert cache.fresh(user.id) is None  # never read: the caller must load it
+    cache.get(user.id)
+    fresh = cache.fresh(user.id)
+    assert fresh is not None
+    assert fresh[0] is not None
+    assert fresh[0].role is Role.OPERATOR
+    now[0] = 1.5
+    assert cache.fresh(user.id) is None
+
+
 def test_the_user_cache_knows_a_missing_user() -> None:
     def load(user_id: object) -> User:
         raise UserNotFoundError(str(user_id))
