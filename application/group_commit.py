@@ -26,6 +26,8 @@ class Pending(Generic[R]):
 
     _woken: threading.Event = field(default_factory=threading.Event, repr=False)
     _finished: bool = False
+    handed_back: bool = False
+    """The batch left the request to its caller (``hand_back``)."""
     _result: R | None = None
     _error: BaseException | None = None
 
@@ -37,6 +39,10 @@ class Pending(Generic[R]):
         """Record the exception the request's caller gets."""
         self._error, self._finished = error, True
 
+    def hand_back(self) -> None:
+        """Leave the request to its caller to run on its own, after the batch."""
+        self.handed_back, self._finished = True, True
+
     @property
     def finished(self) -> bool:
         """Whether the request's outcome is set."""
@@ -44,6 +50,9 @@ class Pending(Generic[R]):
 
     def outcome(self) -> R:
         """The result, or the recorded exception raised."""
+        if self.handed_back:
+            msg = "the request was handed back to its caller to run"
+            raise RuntimeError(msg)
         if self._error is not None:
             raise self._error
         return cast("R", self._result)

@@ -111,6 +111,8 @@ RESELLER_SNAPSHOT_INTERVAL = 100
 LATEST_CONTRACTS_CACHED = 100_000
 """Clients whose latest contract this process remembers (for the issue hot path)."""
 BILLING_BATCH_SIZE = 100
+ISSUES = "issues"
+"""The group-commit queue every tenant's issues share (one save serves several)."""
 """Invoices a billing run saves together with the reseller's sequence, per save."""
 
 A = TypeVar("A", bound=LedgerAggregate)
@@ -180,6 +182,13 @@ class _IssueRequest(Pending[Recorded[Invoice]]):
     client_id: UUID
     build: Callable[[Reseller, Contract], Invoice]
     """Make the invoice on a reseller (taking its next code) for the contract."""
+
+
+def _by_reseller(batch: list[_IssueRequest]) -> dict[UUID, list[_IssueRequest]]:
+    grouped: dict[UUID, list[_IssueRequest]] = {}
+    for request in batch:
+        grouped.setdefault(request.reseller_id, []).append(request)
+    return grouped
 
 
 def _settle(request: Pending[T], run: Callable[[], T]) -> None:
@@ -743,51 +752,88 @@ class Ledger(Application[UUID]):
         request = _IssueRequest(
             reseller_id=reseller_id, client_id=client_id, build=build
         )
-        self._issues.submit(reseller_id, request, self._issue_batch)
+        self._issues.submit(ISSUES, request, self._issue_batch)
+        if request.handed_back:
+            # Its tenant was busy (a billing run, say): the batch went on without
+            # it, and it waits for its tenant here, alone.
+            with self._sequence_lock(reseller_id):
+                return self._retrying(partial(self._issue_alone, request))
         return request.outcome()
 
     def _issue_batch(self, batch: list[_IssueRequest]) -> None:
-        """Issue a batch of one reseller's queued invoices in one save.
+        """Issue a batch of queued invoices, of any tenants, in one save.
 
-        The requests are built on one copy of the reseller, taking consecutive
-        codes, each from the state it needs (``_issue_state``: this process's cache
-        when it has it); a request refused there fails alone and takes no code.
-        The versions of the clients and contracts read go with the save, which
-        stores nothing if any moved on. If the save conflicts, each request runs
-        alone as a usual command, from fresh loads, retried on conflict.
+        Each tenant's requests are built on one copy of its reseller, taking
+        consecutive codes, each from the state it needs (``_issue_state``: this
+        process's cache when it has it); a request refused there fails alone and
+        takes no code. The versions of the clients and contracts read go with the
+        save, which stores nothing if any moved on; then each request runs alone
+        as a usual command, from fresh loads, retried on conflict.
+
+        A tenant whose lock is held (its billing run, a settings change) is not
+        waited for: its requests are handed back to their callers, who wait for
+        it alone, so one busy tenant never holds up another's invoices.
         """
-        reseller_id = batch[0].reseller_id
-        with self._sequence_lock(reseller_id):
-            cached = self._cached(Reseller, reseller_id)
-            try:
-                reseller = (
-                    self.get_reseller(reseller_id)
-                    if cached is None
-                    else _replica(cached)
+        locks: list[threading.Lock] = []
+        resellers: list[Reseller] = []
+        together: list[tuple[_IssueRequest, Invoice]] = []
+        expected: dict[UUID, int] = {}
+        try:
+            for reseller_id, requests in _by_reseller(batch).items():
+                lock = self._sequence_lock(reseller_id)
+                if not lock.acquire(blocking=False):
+                    for request in requests:
+                        request.hand_back()
+                    continue
+                locks.append(lock)
+                try:
+                    reseller = self._issuing_reseller(reseller_id)
+                except Exception as error:  # noqa: BLE001 - each caller's to raise
+                    for request in requests:
+                        request.fail(error)
+                    continue
+                built, versions = self._build_batch(reseller, requests)
+                if built:
+                    resellers.append(reseller)
+                    together += built
+                    for aggregate_id, version in versions.items():
+                        expected[aggregate_id] = max(
+                            version, expected.get(aggregate_id, 0)
+                        )
+            if together:
+                self._save_batch(resellers, together, expected)
+        finally:
+            for lock in locks:
+                lock.release()
+
+    def _issuing_reseller(self, reseller_id: UUID) -> Reseller:
+        """A copy of the reseller to take codes from (cached, else loaded)."""
+        cached = self._cached(Reseller, reseller_id)
+        return self.get_reseller(reseller_id) if cached is None else _replica(cached)
+
+    def _save_batch(
+        self,
+        resellers: list[Reseller],
+        together: list[tuple[_IssueRequest, Invoice]],
+        expected: dict[UUID, int],
+    ) -> None:
+        try:
+            position = self._save_all(
+                *resellers,
+                *(invoice for _, invoice in together),
+                expected_versions=expected,
+            )
+        except IntegrityError:
+            for request, _ in together:
+                _settle(
+                    request,
+                    partial(self._retrying, partial(self._issue_alone, request)),
                 )
-            except Exception as error:  # noqa: BLE001 - each caller's to raise
-                for request in batch:
-                    request.fail(error)
-                return
-            together, expected = self._build_batch(reseller, batch)
-            if not together:
-                return
-            try:
-                position = self._save_all(
-                    reseller,
-                    *(invoice for _, invoice in together),
-                    expected_versions=expected,
-                )
-            except IntegrityError:
-                for request, _ in together:
-                    _settle(
-                        request,
-                        partial(self._retrying, partial(self._issue_alone, request)),
-                    )
-            else:
+        else:
+            for reseller in resellers:
                 self._keep_hot(reseller)
-                for request, invoice in together:
-                    request.succeed(Recorded(invoice, position))
+            for request, invoice in together:
+                request.succeed(Recorded(invoice, position))
 
     def _build_batch(
         self, reseller: Reseller, batch: list[_IssueRequest]

@@ -46,15 +46,22 @@ def raw_rate(url: str, count: int, threads: int) -> float:
     return (count // threads * threads) / (time.perf_counter() - started)
 
 
-def app_rate(ledger: Any, count: int, threads: int) -> float:  # noqa: ANN401
-    """``Ledger.issue_invoice`` per operation (sequence + invoice in one save)."""
+def app_rate(ledger: Any, count: int, threads: int, tenants: int = 1) -> float:  # noqa: ANN401
+    """``Ledger.issue_invoice`` per operation (sequence + invoice in one save).
+
+    ``tenants`` resellers, each with one client; thread *n* issues for tenant
+    *n* mod ``tenants``.
+    """
     from tests.builders import a_billable_client, a_reseller  # noqa: PLC0415
 
-    reseller_id = a_reseller(ledger).reseller.id
-    client_id = a_billable_client(ledger, reseller_id).id
+    targets = []
+    for _ in range(tenants):
+        reseller_id = a_reseller(ledger).reseller.id
+        targets.append((reseller_id, a_billable_client(ledger, reseller_id).id))
     due = due_soon()
 
-    def work(n: int) -> None:
+    def work(n: int, target: tuple[Any, Any]) -> None:
+        reseller_id, client_id = target
         for _ in range(n):
             ledger.issue_invoice(
                 reseller_id,
@@ -68,7 +75,13 @@ def app_rate(ledger: Any, count: int, threads: int) -> float:  # noqa: ANN401
 
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(work, [count // threads] * threads))
+        list(
+            pool.map(
+                work,
+                [count // threads] * threads,
+                [targets[n % tenants] for n in range(threads)],
+            )
+        )
     return (count // threads * threads) / (time.perf_counter() - started)
 
 
@@ -81,6 +94,7 @@ def run(count: int) -> dict[str, float | str]:
             app1 = app_rate(ledger, count, 1)
             raw8 = raw_rate(url, count, 8)
             app8 = app_rate(ledger, count, 8)
+            app8t = app_rate(ledger, count, 8, tenants=8)
         finally:
             ledger.close()
     show(
@@ -93,10 +107,16 @@ def run(count: int) -> dict[str, float | str]:
                 f"{app1 / raw1:.2f}x",
             ),
             (
-                "8 threads, /s",
+                "8 threads, one tenant, /s",
                 f"{app8:,.0f}",
                 f"{raw8:,.0f} raw INSERT",
                 f"{app8 / raw8:.2f}x",
+            ),
+            (
+                "8 threads, 8 tenants, /s",
+                f"{app8t:,.0f}",
+                f"{raw8:,.0f} raw INSERT",
+                f"{app8t / raw8:.2f}x",
             ),
         ],
     )
@@ -107,6 +127,8 @@ def run(count: int) -> dict[str, float | str]:
         "value_8_threads": round(app8),
         "baseline_8_threads": round(raw8),
         "ratio_8_threads": round(app8 / raw8, 3),
+        "value_8_tenants": round(app8t),
+        "ratio_8_tenants": round(app8t / raw8, 3),
         "unit": "invoices/s",
     }
 

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
-from uuid import uuid4
+from typing import Any
+from uuid import UUID, uuid4
 
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from application.chain import ChainedRecorder, audit_tenant
-from application.ledger import Ledger
+from application.ledger import ISSUES, Ledger
 from domain.errors import InvalidInputError, NoActiveContractError
 from tests.builders import a_billable_client, a_reseller, an_invoice
 
@@ -56,29 +60,55 @@ def test_an_issue_from_a_stale_sequence_takes_the_next_code(
     assert audit_tenant(ledger.recorder, ledger.mapper, reseller_id).ok
 
 
-def test_concurrent_issues_share_saves_and_keep_codes_gapless(ledger: Ledger) -> None:
+def test_concurrent_issues_share_saves_and_keep_codes_gapless(
+    ledger: Ledger, database_url: str
+) -> None:
     reseller_id = a_reseller(ledger).reseller.id
     clients = [a_billable_client(ledger, reseller_id) for _ in range(4)]
     an_invoice(ledger, reseller_id, clients[0].id)
-    queue = ledger._issues._queue(reseller_id)
-    # The tenant's lock held here: the first issue's batch waits for it and the
-    # other fifteen queue up behind that batch meanwhile.
-    with ThreadPoolExecutor(16) as pool:
-        with ledger._sequence_lock(reseller_id):
-            futures = [
-                pool.submit(an_invoice, ledger, reseller_id, clients[n % 4].id)
-                for n in range(16)
-            ]
-            deadline = time.monotonic() + 30
-            while len(queue.pending) < 15 and time.monotonic() < deadline:
-                time.sleep(0.001)
-            queued = len(queue.pending)
-        codes = [future.result().code for future in futures]
-    assert queued == 15
+    with _queued_behind_a_held_table_lock(ledger, database_url, 16) as submit:
+        futures = [
+            submit(an_invoice, ledger, reseller_id, clients[n % 4].id)
+            for n in range(16)
+        ]
+    codes = [future.result().code for future in futures]
     assert sorted(codes) == list(range(2, 18))
     # Registered, the first invoice, the first batch (one), then the fifteen.
-    assert _transactions_of(ledger, reseller_id) == 4
+    assert _transactions_of(ledger, [reseller_id]) == 4
     assert audit_tenant(ledger.recorder, ledger.mapper, reseller_id).ok
+
+
+def test_issues_of_several_tenants_share_one_save(
+    ledger: Ledger, database_url: str
+) -> None:
+    tenants = [a_reseller(ledger).reseller.id for _ in range(4)]
+    clients = [a_billable_client(ledger, tenant) for tenant in tenants]
+    with _queued_behind_a_held_table_lock(ledger, database_url, 8) as submit:
+        futures = [
+            submit(an_invoice, ledger, tenants[n % 4], clients[n % 4].id)
+            for n in range(8)
+        ]
+    invoices = [future.result() for future in futures]
+    for tenant in tenants:
+        codes = sorted(i.code for i in invoices if i.reseller_id == tenant)
+        assert codes == [1, 2]
+        assert audit_tenant(ledger.recorder, ledger.mapper, tenant).ok
+    # Four registrations, then the first batch (one invoice), then the seven.
+    assert _transactions_of(ledger, tenants) == 4 + 2
+
+
+def test_a_busy_tenant_does_not_hold_up_another_tenants_issue(ledger: Ledger) -> None:
+    busy = a_reseller(ledger).reseller.id
+    other = a_reseller(ledger).reseller.id
+    busy_client = a_billable_client(ledger, busy)
+    other_client = a_billable_client(ledger, other)
+    with ThreadPoolExecutor(2) as pool:
+        with ledger._sequence_lock(busy):  # as a billing run of ``busy`` would
+            waiting = pool.submit(an_invoice, ledger, busy, busy_client.id)
+            # Issued while ``busy``'s lock is held, whoever leads the batch.
+            assert an_invoice(ledger, other, other_client.id).code == 1
+            assert not waiting.done()
+        assert waiting.result(timeout=30).code == 1
 
 
 def test_a_refused_request_in_a_batch_fails_alone_and_takes_no_code(
@@ -144,13 +174,34 @@ def test_a_conflicting_append_leaves_the_connection_usable(ledger: Ledger) -> No
     assert recorder.insert_events([StoredEvent(uuid4(), 1, "t", b"{}")])
 
 
-def _transactions_of(ledger: Ledger, reseller_id: object) -> int:
-    """How many transactions wrote the tenant's code assignments."""
+def _transactions_of(ledger: Ledger, reseller_ids: list[UUID]) -> int:
+    """How many transactions wrote the tenants' code sequences."""
     with ledger.recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
         row = cursor.execute(
             "SELECT count(DISTINCT xmin::text) AS n FROM ledger_events "
-            "WHERE originator_id = %s",
-            (reseller_id,),
+            "WHERE originator_id = ANY(%s)",
+            (reseller_ids,),
         ).fetchone()
     assert row is not None
     return int(row["n"])
+
+
+@contextmanager
+def _queued_behind_a_held_table_lock(
+    ledger: Ledger, database_url: str, count: int
+) -> Iterator[Callable[..., Future[Any]]]:
+    """Submit ``count`` issues while the events table is locked by hand.
+
+    The first issue's batch waits in PostgreSQL for the lock; the rest queue up
+    behind it in this process. The lock is let go once all of them are queued.
+    """
+    queue = ledger._issues._queue(ISSUES)
+    with ThreadPoolExecutor(count) as pool, psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE ledger_events IN EXCLUSIVE MODE")
+        yield pool.submit
+        deadline = time.monotonic() + 30
+        while len(queue.pending) < count - 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        queued = len(queue.pending)
+        holder.rollback()
+    assert queued == count - 1
