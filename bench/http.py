@@ -32,6 +32,30 @@ from tests.e2e.server import free_port, server_process
 Request = Callable[[httpx.Client], int]
 
 
+def issuing(base_url: str) -> Request:
+    """A new tenant with a billable client, and one POST /v1/invoices for it."""
+    session = new_tenant(base_url)
+    client = session.billable_client()
+    token = session.http.headers["Authorization"]
+    due = due_soon()
+    body = {
+        "client_id": client["id"],
+        "description": "Mensalidade",
+        "amount": "150.00",
+        "due_date": due.isoformat(),
+        "reference_month": f"{due.month:02d}",
+        "reference_year": str(due.year),
+    }
+
+    def issue(http: httpx.Client) -> int:
+        response = http.post(
+            "/v1/invoices", json=body, headers={"Authorization": token}
+        )
+        return response.status_code
+
+    return issue
+
+
 def closed_loop(
     base_url: str, request: Request, concurrency: int, seconds: float
 ) -> tuple[float, list[float]]:
@@ -172,25 +196,7 @@ def run(
             server_process(env, tmp / "serve.log") as (base_url, process),
             nullcontext() if single else projector(env, tmp / "project.log"),
         ):
-            session = new_tenant(base_url)
-            client = session.billable_client()
-            token = session.http.headers["Authorization"]
-            due = due_soon()
-            body = {
-                "client_id": client["id"],
-                "description": "Mensalidade",
-                "amount": "150.00",
-                "due_date": due.isoformat(),
-                "reference_month": f"{due.month:02d}",
-                "reference_year": str(due.year),
-            }
-
-            def issue(http: httpx.Client) -> int:
-                response = http.post(
-                    "/v1/invoices", json=body, headers={"Authorization": token}
-                )
-                return response.status_code
-
+            issue = issuing(base_url)
             rate, lat = closed_loop(base_url, issue, concurrency, seconds)
             half = open_loop(base_url, issue, rate / 2, seconds)
             memory = peak_rss_mb(process.pid)

@@ -31,14 +31,13 @@ import psycopg
 
 from adapters.sandbox import sign
 from bench.common import (
-    due_soon,
     median,
     percentile,
     record,
     scratch_database,
     show,
 )
-from bench.http import closed_loop
+from bench.http import closed_loop, issuing
 from bench.live import raw_notify_round_trips
 from tests.e2e.conftest import SECRETS, Session, new_tenant
 from tests.e2e.server import server_process
@@ -61,25 +60,7 @@ def wait_for_mail(url: str, count: int, timeout: float = 300) -> None:
 @contextmanager
 def issuing_in_background(base_url: str, seconds: float = 3.0) -> Iterator[float]:
     """Another tenant issues invoices at half its closed-loop rate; yields the rate."""
-    session = new_tenant(base_url)
-    client = session.billable_client()
-    token = session.http.headers["Authorization"]
-    due = due_soon()
-    body = {
-        "client_id": client["id"],
-        "description": "Mensalidade",
-        "amount": "150.00",
-        "due_date": due.isoformat(),
-        "reference_month": f"{due.month:02d}",
-        "reference_year": str(due.year),
-    }
-
-    def issue(http: httpx.Client) -> int:
-        response = http.post(
-            "/v1/invoices", json=body, headers={"Authorization": token}
-        )
-        return response.status_code
-
+    issue = issuing(base_url)
     full, _ = closed_loop(base_url, issue, 8, seconds)
     rate = full / 2
     stop = threading.Event()

@@ -56,6 +56,16 @@ def ledger(ledger_env: dict[str, str]) -> Iterator[Ledger]:
         app.close()
 
 
+@pytest.fixture
+def other_ledger(ledger: Ledger, ledger_env: dict[str, str]) -> Iterator[Ledger]:
+    """A second ``Ledger`` on the same database: another process, as far as caches go."""
+    app = Ledger(ledger_env, passwords=ledger.passwords)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
 @pytest.fixture(scope="session")
 def read_models(ledger: Ledger, database_url: str) -> Iterator[ReadModels]:
     """Every view of the session database, kept live by an in-process runner."""

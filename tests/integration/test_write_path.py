@@ -24,38 +24,30 @@ from tests.builders import a_billable_client, a_reseller, an_invoice
 
 
 def test_an_issue_from_a_stale_cache_is_refused_when_the_contract_moved_on(
-    ledger: Ledger, ledger_env: dict[str, str]
+    ledger: Ledger, other_ledger: Ledger
 ) -> None:
     """Another process suspends the contract this one has cached as active."""
-    other = Ledger(ledger_env, passwords=ledger.passwords)
-    try:
-        reseller_id = a_reseller(ledger).reseller.id
-        client = a_billable_client(ledger, reseller_id)
-        an_invoice(ledger, reseller_id, client.id)  # the issue path is now cached
-        contract = ledger.current_contract(reseller_id, client.id)
-        assert contract is not None
-        other.suspend_contract(reseller_id, contract.id)
-        before = ledger.recorder.max_notification_id()
-        with pytest.raises(NoActiveContractError):
-            an_invoice(ledger, reseller_id, client.id)
-        assert ledger.recorder.max_notification_id() == before
-        assert ledger.get_reseller(reseller_id).last_invoice_code == 1
-    finally:
-        other.close()
+    reseller_id = a_reseller(ledger).reseller.id
+    client = a_billable_client(ledger, reseller_id)
+    an_invoice(ledger, reseller_id, client.id)  # the issue path is now cached
+    contract = ledger.current_contract(reseller_id, client.id)
+    assert contract is not None
+    other_ledger.suspend_contract(reseller_id, contract.id)
+    before = ledger.recorder.max_notification_id()
+    with pytest.raises(NoActiveContractError):
+        an_invoice(ledger, reseller_id, client.id)
+    assert ledger.recorder.max_notification_id() == before
+    assert ledger.get_reseller(reseller_id).last_invoice_code == 1
 
 
 def test_an_issue_from_a_stale_sequence_takes_the_next_code(
-    ledger: Ledger, ledger_env: dict[str, str]
+    ledger: Ledger, other_ledger: Ledger
 ) -> None:
-    other = Ledger(ledger_env, passwords=ledger.passwords)
-    try:
-        reseller_id = a_reseller(ledger).reseller.id
-        client = a_billable_client(ledger, reseller_id)
-        codes = [an_invoice(ledger, reseller_id, client.id).code]  # cached here
-        codes += [an_invoice(other, reseller_id, client.id).code for _ in range(2)]
-        codes.append(an_invoice(ledger, reseller_id, client.id).code)
-    finally:
-        other.close()
+    reseller_id = a_reseller(ledger).reseller.id
+    client = a_billable_client(ledger, reseller_id)
+    codes = [an_invoice(ledger, reseller_id, client.id).code]  # cached here
+    codes += [an_invoice(other_ledger, reseller_id, client.id).code for _ in range(2)]
+    codes.append(an_invoice(ledger, reseller_id, client.id).code)
     assert codes == [1, 2, 3, 4]
     assert audit_tenant(ledger.recorder, ledger.mapper, reseller_id).ok
 
