@@ -1,11 +1,11 @@
-"""Child processes that ``ledger serve`` starts and keeps running (``ledger mail``).
+"""Child processes that ``ledger serve`` and ``ledger project`` keep running.
 
-Heavy, non-urgent work (a PDF rendered per notice) runs in a child at low priority,
-so the API's requests and the views never wait behind it for the GIL. The child
-reads its standard input, a pipe from this process, and stops at its end: it goes
-with the server even when the server is killed outright. One child runs at a time
-(the next starts only once the last has exited), and its follower's advisory lock
-keeps it the only mailer of the database across machines too.
+Heavy, non-urgent work (``ledger mail``: a PDF rendered per notice) runs in a child
+at low priority, so the API's requests and the views never wait behind it for the
+GIL. The child reads its standard input, a pipe from this process, and stops at its
+end: it goes with its parent even when the parent is killed outright. One child
+runs at a time (the next starts only once the last has exited), and its follower's
+advisory lock keeps it the only mailer of the database across machines too.
 """
 
 from __future__ import annotations
