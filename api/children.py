@@ -1,21 +1,23 @@
-"""Child processes that ``ledger serve`` starts and keeps running (``ledger mail``).
+"""Child processes that ``ledger serve`` and ``ledger project`` keep running.
 
-Heavy, non-urgent work (a PDF rendered per notice) runs in a child at low priority,
-so the API's requests and the views never wait behind it for the GIL. The child
-reads its standard input, a pipe from this process, and stops at its end: it goes
-with the server even when the server is killed outright. One child runs at a time
-(the next starts only once the last has exited), and its follower's advisory lock
-keeps it the only mailer of the database across machines too.
+Heavy, non-urgent work (``ledger mail``: a PDF rendered per notice) runs in a child
+at low priority, so the API's requests and the views never wait behind it for the
+GIL. The child reads its standard input, a pipe from this process, and stops at its
+end: it goes with its parent even when the parent is killed outright. One child
+runs at a time (the next starts only once the last has exited), and its follower's
+advisory lock keeps it the only mailer of the database across machines too.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +126,22 @@ def stop_at_end_of_input(stopped: threading.Event) -> None:
         stopped.set()
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def lower_priority(niceness: int) -> None:
+    """Run this process at ``niceness``, and its session too if it leads its own.
+
+    The kernel's autogroups (``/proc/sys/kernel/sched_autogroup_enabled``) schedule
+    each session as one group against the others, and a process's nice value
+    weighs only inside its group: a ``Child``, in a session of its own, would get
+    as much CPU as the whole session of the server that started it. Its session's
+    nice is what yields to the server. A session started from a shell is not only
+    this process's, so that one is left alone.
+    """
+    os.nice(niceness)
+    if os.getsid(0) != os.getpid():
+        return
+    try:
+        Path("/proc/self/autogroup").write_text(f"{niceness}\n")
+    except OSError as error:  # no autogroups here: the nice value does it all
+        log.debug("session priority unchanged: %s", error)

@@ -33,7 +33,12 @@ from api.bootstrap import (
     processes,
     reader_of,
 )
-from api.children import Child, ledger_command, stop_at_end_of_input
+from api.children import (
+    Child,
+    ledger_command,
+    lower_priority,
+    stop_at_end_of_input,
+)
 from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
 from application.actors import Actor, set_actor
@@ -80,6 +85,30 @@ def database(settings: Settings) -> Iterator[str]:
         embedded.stop()
 
 
+@contextmanager
+def mail_worker(settings: Settings, url: str, *, wanted: bool) -> Iterator[bool]:
+    """A supervised ``ledger mail`` child for the block, if ``wanted``.
+
+    Yields whether the child mails, that is whether this process must not (the
+    setting ``mailer_elsewhere``; its app reads it from ``LEDGER_MAILER_ELSEWHERE``).
+    Used inside ``database``: the child reads the URL from the environment.
+    """
+    if not wanted:
+        yield False
+        return
+    # The ledger's tables first: the child and this process would create them at
+    # once on a new database, and PostgreSQL can refuse one of two concurrent
+    # CREATE TABLE IF NOT EXISTS.
+    build_ledger(settings, url).close()
+    mailer = Child("mail worker", ledger_command("mail", "--supervised"))
+    os.environ["LEDGER_MAILER_ELSEWHERE"] = "true"
+    mailer.start()
+    try:
+        yield True
+    finally:
+        mailer.stop()
+
+
 def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     """Run the HTTP service (with the views' runner unless told otherwise)."""
     import uvicorn  # noqa: PLC0415 - only the serve command needs it
@@ -95,17 +124,9 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
             f"API (OpenAPI): http://{shown}:{port}/docs",
             soft_wrap=True,
         )
-        mailer: Child | None = None
-        if settings.run_projections and settings.mail_worker:
-            # The ledger's tables first: the child and the app would create them at
-            # once on a new database, and PostgreSQL can refuse one of two concurrent
-            # CREATE TABLE IF NOT EXISTS.
-            build_ledger(settings, url).close()
-            # Started after ``database``: the child reads its URL from the environment.
-            mailer = Child("mail worker", ledger_command("mail", "--supervised"))
-            os.environ["LEDGER_MAILER_ELSEWHERE"] = "true"
-            mailer.start()
-        try:
+        with mail_worker(
+            settings, url, wanted=settings.run_projections and settings.mail_worker
+        ):
             uvicorn.run(
                 "api.app:create_app",
                 factory=True,
@@ -114,21 +135,19 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
                 workers=workers,
                 log_level="info",
             )
-        finally:
-            if mailer is not None:
-                mailer.stop()
     return 0
 
 
 def mail(settings: Settings, *, supervised: bool) -> int:
     """Render and mail the invoices' notices, at low priority (``ledger mail``).
 
-    ``ledger serve`` runs one as its child (``--supervised``: it stops when its
-    input, a pipe from the server, ends). One mails at a time across processes
-    (its follower's advisory lock); another waits on standby.
+    ``ledger serve`` and ``ledger project`` run one as their child
+    (``--supervised``: it stops when its input, a pipe from its parent, ends). One
+    mails at a time across processes (its follower's advisory lock); another waits
+    on standby.
     """
     # A PDF per notice is CPU that requests and the views should get first.
-    os.nice(10)
+    lower_priority(10)
     with database(settings) as url:
         ledger = build_ledger(settings, url)
         follower = mail_follower(ledger, settings, url)
@@ -146,10 +165,21 @@ def mail(settings: Settings, *, supervised: bool) -> int:
 
 
 def project(settings: Settings) -> int:
-    """Run the views, the processes and the sweep (hot standby if another runs)."""
-    with database(settings) as url:
+    """Run the views, the processes and the sweep (hot standby if another runs).
+
+    The invoice mailer runs in a ``ledger mail`` child, as in ``ledger serve``,
+    unless ``LEDGER_MAIL_WORKER=false``.
+    """
+    with (
+        database(settings) as url,
+        mail_worker(settings, url, wanted=settings.mail_worker) as elsewhere,
+    ):
+        update = {
+            "database_url": url,
+            "mailer_elsewhere": settings.mailer_elsewhere or elsewhere,
+        }
         container = build_container(
-            settings.model_copy(update={"database_url": url}), run_projections=True
+            settings.model_copy(update=update), run_projections=True
         )
         stopped = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stopped.set())
@@ -370,7 +400,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     mail_parser.add_argument(
         "--supervised",
         action="store_true",
-        help="stop when standard input ends (how `ledger serve` runs it)",
+        help="stop when standard input ends (how `ledger serve` and `project` run it)",
     )
     tick_parser = commands.add_parser(
         "tick",

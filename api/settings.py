@@ -69,11 +69,12 @@ class Settings(BaseSettings):
     run_projections: bool = True
     """Run the views' live runner inside ``ledger serve`` (else ``ledger project``)."""
     mail_worker: bool = True
-    """``ledger serve`` renders and mails notices in a child process of its own at
-    low priority (``ledger mail``), off the API's process; false keeps the mailer
-    in the API's process. Only with ``run_projections``."""
+    """``ledger serve`` (with ``run_projections``) and ``ledger project`` render and
+    mail notices in a child process of their own at low priority (``ledger mail``),
+    off the process of the API and the views; false keeps the mailer in it."""
     mailer_elsewhere: bool = False
-    """Set by ``ledger serve`` for its app when its ``ledger mail`` child mails."""
+    """Set by ``ledger serve`` and ``ledger project`` when their ``ledger mail``
+    child mails."""
     environment: Literal["development", "production"] | None = None
     """Development or production; unset, development means the embedded database."""
     clock_offset_days: int = Field(

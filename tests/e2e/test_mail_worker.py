@@ -1,7 +1,8 @@
-"""``ledger serve`` mails from a child process at low priority, and restarts it.
+"""``ledger serve`` and ``ledger project`` mail from a child process at low
+priority; the server restarts it, and the child goes with its parent.
 
-The shared server's process tree is read from ``/proc``: the server is this test
-run's child listening on ``api_url``'s port; its mailer is the server's child.
+Process trees are read from ``/proc``: the shared server is this test run's child
+listening on ``api_url``'s port; its mailer is the server's child.
 """
 
 from __future__ import annotations
@@ -13,8 +14,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.e2e.conftest import Session
-from tests.e2e.test_mail_and_documents import noticed
+import psycopg
+from aiosmtpd.controller import Controller
+
+from projections.followers import LOCK_NAMESPACE
+from tests.e2e.conftest import SECRETS, Session, new_tenant
+from tests.e2e.server import clock_env, free_port, server_process
+from tests.e2e.test_mail_and_documents import Inbox, noticed, registered, subject_of
+from tests.integration.workers import start_worker, stop, wait_until
 
 LOW_PRIORITY = 10
 STARTUP_TIMEOUT_SECONDS = 30
@@ -54,29 +61,91 @@ def _server_pid(api_url: str) -> int:
     raise AssertionError(msg)
 
 
+def _mail_workers(parent: int) -> list[int]:
+    """``parent``'s running ``ledger mail`` children."""
+    found = []
+    for pid in _children(parent):
+        try:
+            command, state = _cmdline(pid), _stat(pid)[0]
+        except OSError:
+            continue
+        if "mail" in command and state != "Z":
+            found.append(pid)
+    return found
+
+
 def _mail_worker(server: int, other_than: int | None = None) -> int:
-    """The server's ``ledger mail`` child (a new one, if ``other_than`` is given)."""
+    """The process's ``ledger mail`` child (a new one, if ``other_than`` is given)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        for pid in _children(server):
-            try:
-                command, state = _cmdline(pid), _stat(pid)[0]
-            except OSError:
-                continue
-            if "mail" in command and pid != other_than and state != "Z":
+        for pid in _mail_workers(server):
+            if pid != other_than:
                 return pid
         time.sleep(0.05)
-    msg = f"ledger serve ({server}) has no mail worker"
+    msg = f"process {server} has no mail worker"
     raise AssertionError(msg)
 
 
+def _ended(pid: int) -> bool:
+    """Whether the ``ledger mail`` process ``pid`` is gone (or a zombie)."""
+    try:
+        return _stat(pid)[0] == "Z" or "mail" not in _cmdline(pid)
+    except OSError:
+        return True
+
+
+def _local_ports(pid: int) -> set[int]:
+    """The local ports of the process's TCP sockets (its database connections)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target.removeprefix("socket:[").removesuffix("]"))
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _holds_a_follower_lock(pid: int, database_url: str) -> bool:
+    """Whether one of ``pid``'s connections owns a follower's advisory lock."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT a.client_port FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s"
+            " AND l.objid <> 0 AND l.database = (SELECT oid FROM pg_database"
+            " WHERE datname = current_database())",
+            (LOCK_NAMESPACE,),
+        ).fetchall()
+    return bool({port for (port,) in rows} & _local_ports(pid))
+
+
+def _session_niceness(pid: int) -> int | None:
+    """The nice value of the process's autogroup (its session, to the scheduler),
+    or None on a kernel without autogroups."""
+    try:
+        text = Path(f"/proc/{pid}/autogroup").read_text()
+    except FileNotFoundError:
+        return None
+    return int(text.split()[-1])
+
+
 def _niceness(pid: int) -> int:
-    """The process's nice value once ``ledger mail`` has lowered it (it does so
-    first thing, once its imports are done), or as it is after the timeout."""
+    """The process's nice value once ``ledger mail`` has lowered it and its
+    session's (it does so first thing, once its imports are done), or as it is
+    after the timeout."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while True:
         nice = int(_stat(pid)[16])
-        if nice == LOW_PRIORITY or time.monotonic() > deadline:
+        lowered = _session_niceness(pid) in {LOW_PRIORITY, None}
+        if (nice == LOW_PRIORITY and lowered) or time.monotonic() > deadline:
             return nice
         time.sleep(0.05)
 
@@ -96,6 +165,8 @@ def test_the_mailer_runs_niced_in_a_child_restarted_when_killed(
     first = _mail_worker(server)
     assert first != server
     assert _niceness(first) == LOW_PRIORITY
+    # In a session of its own, so its session yields to the server's too.
+    assert _session_niceness(first) in {LOW_PRIORITY, None}
 
     os.kill(first, signal.SIGKILL)
     second = _mail_worker(server, other_than=first)
@@ -108,3 +179,62 @@ def test_the_mailer_runs_niced_in_a_child_restarted_when_killed(
     notices = noticed(tenant, invoice["id"])
     assert [n["kind"] for n in notices] == ["invoice"]
     assert len(_mail_files(server, client["email"])) == 1
+
+
+def test_ledger_project_mails_from_a_niced_child_that_stops_with_it(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    smtp_port = free_port()
+    # The compose shape: the API only reads the views; `ledger project` runs them
+    # and the processes, the mailer in its child.
+    env = {
+        "DATABASE_URL": fresh_database,
+        **SECRETS,
+        "LEDGER_RUN_PROJECTIONS": "false",
+        "LEDGER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+    }
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        # The server first: it creates the service's tables on the new database.
+        with server_process(env, tmp_path / "serve.log") as (base_url, server):
+            project = start_worker(
+                fresh_database, "project", tmp_path / "project.log", env | clock_env()
+            )
+            try:
+                mailer = _mail_worker(project.pid)
+                assert _niceness(mailer) == LOW_PRIORITY
+                assert _session_niceness(mailer) in {LOW_PRIORITY, None}
+                session = new_tenant(base_url)
+                reseller = session.ok(session.get("/v1/me"))["reseller"]["name"]
+                invoice = registered(session)
+                notices = noticed(session, invoice["id"])
+                messages = inbox.wait_for(1)
+                # The child is the one mailer: it owns the mailer's lock.
+                wait_until(
+                    lambda: _holds_a_follower_lock(mailer, fresh_database),
+                    STARTUP_TIMEOUT_SECONDS,
+                    "the mail worker owns the mailer's lock",
+                )
+                assert _mail_workers(server.pid) == []
+            finally:
+                stop(project)
+    finally:
+        controller.stop()
+    assert project.returncode == 0
+    assert _ended(mailer)
+    assert [n["kind"] for n in notices] == ["invoice"]
+    assert [str(m["Subject"]) for m in messages] == [subject_of(invoice, reseller)]
+
+
+def test_a_killed_ledger_project_takes_its_mail_child_with_it(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    project = start_worker(fresh_database, "project", tmp_path / "project.log")
+    try:
+        mailer = _mail_worker(project.pid)
+    finally:
+        stop(project, signal.SIGKILL)
+    # Its input, a pipe from `ledger project`, has ended.
+    wait_until(lambda: _ended(mailer), STARTUP_TIMEOUT_SECONDS, "the mail worker ends")

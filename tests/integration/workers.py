@@ -36,13 +36,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def start_worker(
-    database_url: str, app_name: str, log: Path
+    database_url: str,
+    app_name: str,
+    log: Path,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """``ledger project`` in the background; its connections carry ``app_name``."""
     with log.open("ab") as out:
         return subprocess.Popen(  # noqa: S603 - our own console script
             [LEDGER, "project"],
-            env=ledger_env(database_url, app_name),
+            env=ledger_env(database_url, app_name) | (env or {}),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
