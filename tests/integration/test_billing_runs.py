@@ -3,6 +3,7 @@ races or crashes, with the gapless code sequence intact."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
@@ -104,12 +105,16 @@ class CrashingLedger(Ledger):
     crash_at = 3
     saves = 0
 
-    def _save_all(self, *aggregates: LedgerAggregate) -> int | None:
+    def _save_all(
+        self,
+        *aggregates: LedgerAggregate,
+        expected_versions: Mapping[UUID, int] | None = None,
+    ) -> int | None:
         if any(isinstance(a, Invoice) for a in aggregates):
             self.saves += 1
             if self.saves == self.crash_at:
                 raise CrashError
-        return super()._save_all(*aggregates)
+        return super()._save_all(*aggregates, expected_versions=expected_versions)
 
 
 def test_a_run_interrupted_midway_and_run_again_bills_each_contract_once(
