@@ -318,11 +318,13 @@ def replay(  # noqa: PLR0913 - the parts of one replay
     progress: Progress | None,
     on_set_aside: SetAsideHook,
     max_cached_rows: int | None = None,
+    batch_size: int | None = None,
 ) -> int:
     """Apply the events after ``after`` (up to ``until``) to fresh ``targets``.
 
     Every target must be at ``after``. Returns the position reached. At most
-    ``max_cached_rows`` (``MAX_CACHED_ROWS`` if None) rows stay in memory. With
+    ``max_cached_rows`` (``MAX_CACHED_ROWS`` if None) rows stay in memory; batches
+    have ``batch_size`` events (``REPLAY_BATCH_SIZE`` if None). With
     ``until``, the events no target handles are not even decoded, and every target
     ends at ``until``.
     """
@@ -330,11 +332,12 @@ def replay(  # noqa: PLR0913 - the parts of one replay
     head = until if until is not None else reader.head()
     wanted = handled_types(t.view for t in targets) if until is not None else None
     most = MAX_CACHED_ROWS if max_cached_rows is None else max_cached_rows
+    size = REPLAY_BATCH_SIZE if batch_size is None else batch_size
     with conn.cursor() as cursor:
         views = [(t.view, BulkRows(t.schema, cursor)) for t in targets]
         dispatch = _Dispatch(views)
         schemas = [t.schema for t in targets]
-        for batch in reader.stream(after, until, REPLAY_BATCH_SIZE, wanted):
+        for batch in reader.stream(after, until, size, wanted):
             last = batch[-1][0]
             try:
                 with conn.transaction():

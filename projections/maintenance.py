@@ -162,8 +162,12 @@ def rebuild(
         groups = [list(view_classes)]
     with psycopg.connect(conninfo, autocommit=True) as conn:
         set_aside.create(conn.cursor())
-    cached = bulk.MAX_CACHED_ROWS // len(groups)  # the same bound over all
-    with _Others(conninfo, source, groups[1:], head, cached) as others:
+    # The same bounds over all processes: rows kept, and events read ahead.
+    share = Share(
+        max(1, bulk.MAX_CACHED_ROWS // len(groups)),
+        max(1, bulk.REPLAY_BATCH_SIZE // len(groups)),
+    )
+    with _Others(conninfo, source, groups[1:], head, share) as others:
 
         def report(done: int, _head: int) -> None:
             others.check()
@@ -177,7 +181,7 @@ def rebuild(
             until=head,
             found=found,
             progress=report,
-            max_cached_rows=cached,
+            share=share,
         )
         for name, events in others.wait(report).items():
             found[name] += events
@@ -251,7 +255,7 @@ def _replay_group(  # noqa: PLR0913 - the parts of one group's replay
     until: int,
     found: dict[str, list[set_aside.SetAsideEvent]],
     progress: Progress | None,
-    max_cached_rows: int,
+    share: Share,
 ) -> int:
     """Replay ``view_classes`` into fresh ``__rebuild`` schemas up to ``until``.
 
@@ -280,11 +284,20 @@ def _replay_group(  # noqa: PLR0913 - the parts of one group's replay
             until=until,
             progress=progress,
             on_set_aside=collect,
-            max_cached_rows=max_cached_rows,
+            max_cached_rows=share.cached_rows,
+            batch_size=share.batch_size,
         )
         for target in targets:
             _create_indexes(conn, type(target.view), target.schema)
     return position
+
+
+@dataclass(frozen=True)
+class Share:
+    """What one process of a rebuild may hold: rows kept, events in a batch."""
+
+    cached_rows: int
+    batch_size: int
 
 
 @dataclass(frozen=True)
@@ -295,8 +308,7 @@ class _Job:
     source: LogSource
     views: tuple[type[View], ...]
     until: int
-    batch_size: int
-    max_cached_rows: int
+    share: Share
 
 
 class RebuildError(RuntimeError):
@@ -317,7 +329,7 @@ class _Others:
         source: LogSource | None,
         groups: Sequence[Sequence[type[View]]],
         until: int,
-        max_cached_rows: int,
+        share: Share,
     ) -> None:
         self.jobs = [
             _Job(
@@ -325,8 +337,7 @@ class _Others:
                 source,
                 tuple(group),
                 until,
-                bulk.REPLAY_BATCH_SIZE,
-                max_cached_rows,
+                share,
             )
             for group in groups
             if source is not None
@@ -400,7 +411,6 @@ class _Others:
 
 def _replay_elsewhere(job: _Job, pipe: Connection) -> None:
     """A spawned process's work: replay ``job.views``, saying how it goes."""
-    bulk.REPLAY_BATCH_SIZE = job.batch_size  # as here (tests make it small)
     found: dict[str, list[set_aside.SetAsideEvent]] = {
         view.name: [] for view in job.views
     }
@@ -414,7 +424,7 @@ def _replay_elsewhere(job: _Job, pipe: Connection) -> None:
                 until=job.until,
                 found=found,
                 progress=lambda done, _head: pipe.send(("progress", done)),
-                max_cached_rows=job.max_cached_rows,
+                share=job.share,
             )
         finally:
             reader.close()
