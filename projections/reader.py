@@ -289,7 +289,16 @@ class RawLog:
         """The domain event of one stored row, as ``Mapper.to_domain_event``."""
         cls = self.classes.get(topic) or self._class(topic)
         data: dict[str, Any] = orjson.loads(state)
+        revivers = self.revivers
         for key, value in data.items():
+            if type(value) is dict and len(value) == 2:  # noqa: PLR2004 - most fields
+                # A value like {"_type_": "uuid_hex", "_data_": "..."}: nothing in
+                # it to revive first.
+                reviver = revivers.get(value.get("_type_"))  # type: ignore[arg-type]
+                inner = value.get("_data_", value)
+                if reviver is not None and type(inner) not in _CONTAINERS:
+                    data[key] = reviver(inner)
+                    continue
             if type(value) in _CONTAINERS:
                 data[key] = self._revive(value)
         data["originator_id"] = self._uuid_text(originator_id)
