@@ -317,18 +317,27 @@ def replay(  # noqa: PLR0913 - the parts of one replay
     until: int | None,
     progress: Progress | None,
     on_set_aside: SetAsideHook,
+    max_cached_rows: int | None = None,
+    batch_size: int | None = None,
 ) -> int:
     """Apply the events after ``after`` (up to ``until``) to fresh ``targets``.
 
-    Every target must be at ``after``. Returns the position reached.
+    Every target must be at ``after``. Returns the position reached. At most
+    ``max_cached_rows`` (``MAX_CACHED_ROWS`` if None) rows stay in memory; batches
+    have ``batch_size`` events (``REPLAY_BATCH_SIZE`` if None). With
+    ``until``, the events no target handles are not even decoded, and every target
+    ends at ``until``.
     """
     prepare_connection(conn)
     head = until if until is not None else reader.head()
+    wanted = handled_types(t.view for t in targets) if until is not None else None
+    most = MAX_CACHED_ROWS if max_cached_rows is None else max_cached_rows
+    size = REPLAY_BATCH_SIZE if batch_size is None else batch_size
     with conn.cursor() as cursor:
         views = [(t.view, BulkRows(t.schema, cursor)) for t in targets]
         dispatch = _Dispatch(views)
         schemas = [t.schema for t in targets]
-        for batch in reader.stream(after, until, REPLAY_BATCH_SIZE):
+        for batch in reader.stream(after, until, size, wanted):
             last = batch[-1][0]
             try:
                 with conn.transaction():
@@ -339,17 +348,44 @@ def replay(  # noqa: PLR0913 - the parts of one replay
             except Exception as error:
                 if not set_aside.is_poison(error):
                     raise
-                for _, rows in views:
-                    rows.reset()
-                slow = [Target(t.view, t.schema) for t in targets]
-                apply_batch(conn, slow, batch, on_set_aside)
-            if sum(rows.cached() for _, rows in views) > MAX_CACHED_ROWS:
+                _apply_slowly(conn, views, targets, batch, on_set_aside)
+            if sum(rows.cached() for _, rows in views) > most:
                 for _, rows in views:
                     rows.forget_oldest()
             after = last
             if progress is not None:
                 progress(after, max(head, after))
+        if until is not None and after < until:  # events left out: none handled
+            with conn.transaction():
+                tracking.record_position(cursor, schemas, until)
+            after = until
+            if progress is not None:
+                progress(after, head)
     return after
+
+
+def handled_types(views: Iterable[View]) -> frozenset[type] | None:
+    """The event classes some of ``views`` handle; None if one takes every event."""
+    found: set[type] = set()
+    for view in views:
+        if type(view).apply is not View.apply:
+            return None
+        found.update(view.handlers)
+    return frozenset(found)
+
+
+def _apply_slowly(
+    conn: psycopg.Connection[Any],
+    views: Sequence[tuple[View, BulkRows]],
+    targets: Sequence[Target],
+    batch: Batch,
+    on_set_aside: SetAsideHook,
+) -> None:
+    """Apply a batch that failed on an event with the live path, which sets it aside."""
+    for _, rows in views:
+        rows.reset()
+    slow = [Target(t.view, t.schema) for t in targets]
+    apply_batch(conn, slow, batch, on_set_aside)
 
 
 def _apply(dispatch: _Dispatch, batch: Batch) -> None:

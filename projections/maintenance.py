@@ -14,9 +14,14 @@ view's at the swap), and verification skips them, as the live view did.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, Self
 
 import psycopg
 from psycopg import sql
@@ -24,13 +29,30 @@ from psycopg import sql
 from projections import bulk, set_aside, tracking
 from projections.batches import SetAsideHook, Target, apply_batch, apply_events
 from projections.read_models import VIEWS
-from projections.reader import EventReader
+from projections.reader import EventReader, LogSource
 from projections.view import View
 from projections.watcher import read_positions
 
 MAX_REPORTED_DIFFERENCES = 20
 CATCH_UP_BATCH_SIZE = 5000
 Progress = bulk.Progress
+REBUILD_PROCESSES = 2
+"""How many processes a rebuild replays in (the views are split between them)."""
+PARALLEL_MIN_EVENTS = 20_000
+"""A shorter log is rebuilt in one process: another costs more than it saves."""
+REPLAY_COSTS = {
+    "erp_receivables": 26.0,
+    "audit": 26.0,
+    "panel_invoices": 18.0,
+    "erp_boletos": 14.0,
+    "erp_customers": 10.0,
+}
+"""What replaying a view adds to decoding the log, in µs of CPU per event of the log:
+each view replayed alone on ``bench.common.generate_history``'s log, less a replay of
+no view; the audit feed's includes decoding the events no other view reads. It
+guides ``split``: the two processes measured within 5% of each other."""
+DEFAULT_REPLAY_COST = 2.0
+"""The others' (each under 5 µs: their events are few)."""
 
 
 def views_named(names: Sequence[str]) -> list[type[View]]:
@@ -118,42 +140,63 @@ def rebuild(
     view_classes: Sequence[type[View]],
     progress: Progress | None = None,
 ) -> int:
-    """Rebuild views from position zero in one pass and swap them in together.
+    """Rebuild views from position zero and swap them in together.
 
     Each view is replayed into ``<schema>__rebuild`` while the live tables keep
-    answering queries. The swap locks the live tracking tables (the live runner
-    waits), applies what was recorded meanwhile, renames the schemas and commits;
-    the runner then resumes from the rebuilt positions.
+    answering queries: the views are split in two groups of about the same cost
+    (``REPLAY_COSTS``), one replayed here and the other in a process of its own,
+    each reading the log itself, so that the rebuild uses two cores. Both replay
+    up to the head of the log as it was at the start and build their indexes. A
+    failure in either fails the rebuild before the swap: the live views stay.
+
+    The swap locks the live tracking tables (the live runner waits), applies what
+    was recorded meanwhile, renames the schemas and commits; the runner then
+    resumes from the rebuilt positions.
     """
-    targets = [
-        Target(view(), f"{view.live_schema()}__rebuild") for view in view_classes
-    ]
     found: dict[str, list[set_aside.SetAsideEvent]] = {
         view.name: [] for view in view_classes
     }
+    head = reader.head()
+    raw = reader.raw_log()
+    source = raw.source() if raw is not None else None
+    groups = split(view_classes, REBUILD_PROCESSES)
+    if source is None or head < PARALLEL_MIN_EVENTS:
+        groups = [list(view_classes)]
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        set_aside.create(conn.cursor())
+    # The same bounds over all processes: rows kept, and events read ahead.
+    share = Share(
+        max(1, bulk.MAX_CACHED_ROWS // len(groups)),
+        max(1, bulk.REPLAY_BATCH_SIZE // len(groups)),
+    )
+    with _Others(conninfo, source, groups[1:], head, share) as others:
+
+        def report(done: int, _head: int) -> None:
+            others.check()
+            if progress is not None:
+                progress(min(done, others.reached()), head)
+
+        position = _replay_group(
+            conninfo,
+            reader,
+            view_classes=groups[0],
+            until=head,
+            found=found,
+            progress=report,
+            share=share,
+        )
+        for name, events in others.wait(report).items():
+            found[name] += events
+        position = min(position, others.reached())  # both are at ``head``
+    targets = [
+        Target(view(), f"{view.live_schema()}__rebuild") for view in view_classes
+    ]
 
     def collect(_cursor: psycopg.Cursor[Any], event: set_aside.SetAsideEvent) -> None:
         found[event.follower].append(event)
 
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SET synchronous_commit = off")  # scratch tables until the swap
-        conn.execute("SET maintenance_work_mem = '256MB'")
-        for target in targets:
-            _drop_schema(conn, target.schema)
-            with conn.transaction(), conn.cursor() as cursor:
-                _create_bare(cursor, type(target.view), target.schema)
-                set_aside.create(cursor)
-        position = bulk.replay(
-            conn=conn,
-            reader=reader,
-            targets=targets,
-            after=0,
-            until=None,
-            progress=progress,
-            on_set_aside=collect,
-        )
-        for target in targets:
-            _create_indexes(conn, type(target.view), target.schema)
         # What was recorded meanwhile, before the live views are held.
         position = _catch_up(conn, reader, targets, position, collect)
         with conn.transaction():
@@ -172,15 +215,229 @@ def rebuild(
                 live = type(target.view).live_schema()
                 tracking.announce(conn.cursor(), position, [live])
                 _drop_schema(conn, f"{live}__old")
-                for source, name in ((live, f"{live}__old"), (target.schema, live)):
+                for source_name, name in (
+                    (live, f"{live}__old"),
+                    (target.schema, live),
+                ):
                     conn.execute(
                         sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
-                            sql.Identifier(source), sql.Identifier(name)
+                            sql.Identifier(source_name), sql.Identifier(name)
                         )
                     )
         for target in targets:
             _drop_schema(conn, f"{type(target.view).live_schema()}__old")
     return position
+
+
+def split(view_classes: Sequence[type[View]], parts: int) -> list[list[type[View]]]:
+    """``view_classes`` in at most ``parts`` groups of about the same replay cost.
+
+    The costliest first, each to the cheapest group so far; groups keep the order
+    of ``view_classes``, and the costliest group comes first.
+    """
+    groups: list[list[type[View]]] = [[] for _ in range(max(1, parts))]
+    costs = [0.0] * len(groups)
+    order = {view: number for number, view in enumerate(view_classes)}
+    for view in sorted(view_classes, key=_cost_of, reverse=True):
+        cheapest = costs.index(min(costs))
+        groups[cheapest].append(view)
+        costs[cheapest] += _cost_of(view)
+    ranked = sorted(zip(costs, groups, strict=True), key=lambda pair: -pair[0])
+    return [sorted(group, key=order.__getitem__) for _, group in ranked if group]
+
+
+def _cost_of(view: type[View]) -> float:
+    return REPLAY_COSTS.get(view.name, DEFAULT_REPLAY_COST)
+
+
+def _replay_group(  # noqa: PLR0913 - the parts of one group's replay
+    conninfo: str,
+    reader: EventReader,
+    *,
+    view_classes: Sequence[type[View]],
+    until: int,
+    found: dict[str, list[set_aside.SetAsideEvent]],
+    progress: Progress | None,
+    share: Share,
+) -> int:
+    """Replay ``view_classes`` into fresh ``__rebuild`` schemas up to ``until``.
+
+    The tables are created with their primary keys only and get their other
+    indexes at the end. Events set aside go to ``found``. Returns the position.
+    """
+    targets = [
+        Target(view(), f"{view.live_schema()}__rebuild") for view in view_classes
+    ]
+
+    def collect(_cursor: psycopg.Cursor[Any], event: set_aside.SetAsideEvent) -> None:
+        found[event.follower].append(event)
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = off")  # scratch tables until the swap
+        conn.execute("SET maintenance_work_mem = '256MB'")
+        for target in targets:
+            _drop_schema(conn, target.schema)
+            with conn.transaction(), conn.cursor() as cursor:
+                _create_bare(cursor, type(target.view), target.schema)
+        position = bulk.replay(
+            conn=conn,
+            reader=reader,
+            targets=targets,
+            after=0,
+            until=until,
+            progress=progress,
+            on_set_aside=collect,
+            max_cached_rows=share.cached_rows,
+            batch_size=share.batch_size,
+        )
+        for target in targets:
+            _create_indexes(conn, type(target.view), target.schema)
+    return position
+
+
+@dataclass(frozen=True)
+class Share:
+    """What one process of a rebuild may hold: rows kept, events in a batch."""
+
+    cached_rows: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a process that replays a group of views is given (it pickles)."""
+
+    conninfo: str
+    source: LogSource
+    views: tuple[type[View], ...]
+    until: int
+    share: Share
+
+
+class RebuildError(RuntimeError):
+    """A group of views failed to replay in another process."""
+
+
+class _Others:
+    """The processes that replay the other groups, each its own group of views.
+
+    They are started with ``spawn`` (a fresh interpreter: nothing of this
+    process's threads, pools or connections) and ended on leaving, whatever
+    happened; a failure or the death of any of them is raised here.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        source: LogSource | None,
+        groups: Sequence[Sequence[type[View]]],
+        until: int,
+        share: Share,
+    ) -> None:
+        self.jobs = [
+            _Job(
+                conninfo,
+                source,
+                tuple(group),
+                until,
+                share,
+            )
+            for group in groups
+            if source is not None
+        ]
+        self.running: list[tuple[BaseProcess, Connection]] = []
+        self.positions: list[int] = []
+        self.results: list[dict[str, list[set_aside.SetAsideEvent]] | None] = []
+
+    def __enter__(self) -> Self:
+        context = multiprocessing.get_context("spawn")
+        for job in self.jobs:
+            ours, theirs = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_replay_elsewhere,
+                args=(job, theirs),
+                name=f"rebuild {', '.join(view.name for view in job.views)}",
+                daemon=True,
+            )
+            process.start()
+            theirs.close()
+            self.running.append((process, ours))
+            self.positions.append(0)
+            self.results.append(None)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for process, pipe in self.running:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+            pipe.close()
+
+    def reached(self) -> int:
+        """The position every other process has reached (the head if none)."""
+        return min(self.positions, default=1 << 62)
+
+    def check(self) -> None:
+        """Read what the processes said so far; raise if one failed."""
+        for number, (process, pipe) in enumerate(self.running):
+            while self.results[number] is None and pipe.poll():
+                self._receive(number, process, pipe)
+
+    def wait(self, progress: Progress) -> dict[str, list[set_aside.SetAsideEvent]]:
+        """Wait for every process to end well; the events each set aside."""
+        found: dict[str, list[set_aside.SetAsideEvent]] = {}
+        for number, (process, pipe) in enumerate(self.running):
+            while self.results[number] is None:
+                self._receive(number, process, pipe)
+                progress(self.reached(), 0)
+            found.update(self.results[number] or {})
+            process.join()
+        return found
+
+    def _receive(self, number: int, process: BaseProcess, pipe: Connection) -> None:
+        try:
+            message = pipe.recv()
+        except EOFError:
+            process.join()
+            msg = f"{process.name}: the process ended (exit code {process.exitcode})"
+            raise RebuildError(msg) from None
+        kind = message[0]
+        if kind == "progress":
+            self.positions[number] = message[1]
+        elif kind == "done":
+            self.positions[number] = message[1]
+            self.results[number] = message[2]
+        else:
+            msg = f"{process.name} failed:\n{message[1]}"
+            raise RebuildError(msg)
+
+
+def _replay_elsewhere(job: _Job, pipe: Connection) -> None:
+    """A spawned process's work: replay ``job.views``, saying how it goes."""
+    found: dict[str, list[set_aside.SetAsideEvent]] = {
+        view.name: [] for view in job.views
+    }
+    try:
+        reader = job.source.reader()
+        try:
+            position = _replay_group(
+                job.conninfo,
+                reader,
+                view_classes=job.views,
+                until=job.until,
+                found=found,
+                progress=lambda done, _head: pipe.send(("progress", done)),
+                share=job.share,
+            )
+        finally:
+            reader.close()
+        pipe.send(("done", position, found))
+    except BaseException:  # noqa: BLE001 - told to the parent, which raises it
+        with contextlib.suppress(OSError):
+            pipe.send(("failed", traceback.format_exc()))
+        raise SystemExit(1) from None
+    finally:
+        pipe.close()
 
 
 @dataclass

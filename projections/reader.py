@@ -8,22 +8,29 @@ recorder and mapper.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID, SafeUUID
 
+import eventsourcing.utils
 import orjson
+import psycopg
 from eventsourcing.persistence import (
     ApplicationRecorder,
     JSONTranscoder,
     Mapper,
+    Transcoding,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import resolve_topic
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import tuple_row
 
 EVENTS_CHANNEL = "ledger_events"
@@ -50,17 +57,28 @@ class EventReader:
         to_event = self.mapper.to_domain_event
         return [(n.id, to_event(n)) for n in notifications]
 
+    def raw_log(self) -> RawLog | None:
+        """The fast reader of this log, or None where only the library can read it."""
+        return RawLog.of(self)
+
     def stream(
-        self, after: int, until: int | None = None, batch_size: int = BATCH_SIZE
+        self,
+        after: int,
+        until: int | None = None,
+        batch_size: int = BATCH_SIZE,
+        wanted: Collection[type] | None = None,
     ) -> Iterator[Batch]:
         """Batches after ``after`` (up to ``until``), read ahead in a thread.
 
         While the caller applies one batch (mostly waiting on PostgreSQL), the next
-        one is fetched and decoded, which uses the second core. A whole-log replay
-        reads with ``RawLog`` (one plain SELECT per page, decoded with orjson) when
-        the recorder and mapper are the library's PostgreSQL ones, else through them.
+        one is fetched and decoded. A whole-log replay reads with ``RawLog`` (one
+        plain SELECT per page, decoded with orjson) when the recorder and mapper are
+        the library's PostgreSQL ones, else through them. With ``wanted``, ``RawLog``
+        leaves out, undecoded, the events of other classes: a batch may then be
+        shorter than ``batch_size``, and the last one may end before ``until`` (or
+        the head), which the caller knows only if it gave ``until``.
         """
-        raw = RawLog.of(self)
+        raw = self.raw_log()
         ahead: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=2)
         stop = threading.Event()
 
@@ -68,16 +86,14 @@ class EventReader:
             position = after
             try:
                 while not stop.is_set():
-                    if raw is not None:
-                        batch = raw.read(position, until, batch_size)
-                    else:
-                        batch = self.read(position, batch_size)
-                    if until is not None:
-                        batch = [(p, e) for p, e in batch if p <= until]
-                    if not batch:
+                    reached, batch = self._page(
+                        raw, position, until, batch_size, wanted
+                    )
+                    if reached == position:
                         break
-                    ahead.put(batch)
-                    position = batch[-1][0]
+                    if batch:
+                        ahead.put(batch)
+                    position = reached
             except BaseException as error:  # noqa: BLE001 - handed to the consumer
                 ahead.put(error)
             ahead.put(None)
@@ -95,6 +111,21 @@ class EventReader:
                 with contextlib.suppress(queue.Empty):
                     ahead.get_nowait()
                 thread.join(timeout=0.01)
+
+    def _page(
+        self,
+        raw: RawLog | None,
+        after: int,
+        until: int | None,
+        limit: int,
+        wanted: Collection[type] | None,
+    ) -> tuple[int, Batch]:
+        if raw is not None:
+            return raw.page(after, until, limit, wanted)
+        batch = self.read(after, limit)
+        if until is not None:
+            batch = [(p, e) for p, e in batch if p <= until]
+        return (batch[-1][0] if batch else after), batch
 
     def head(self) -> int:
         """The position of the last event recorded."""
@@ -133,14 +164,18 @@ class RawLog:
     """
 
     def __init__(
-        self, reader: EventReader, recorder: PostgresApplicationRecorder
+        self,
+        mapper: Mapper[UUID],
+        connection: Callable[[], AbstractContextManager[psycopg.Connection[Any]]],
+        schema: str,
+        table: str,
     ) -> None:
-        self.mapper = reader.mapper
-        self.recorder = recorder
-        self.completed: Callable[[Any], Any] | None = getattr(
-            reader.mapper, "completed", None
-        )
-        transcoder = reader.mapper.transcoder
+        self.mapper = mapper
+        self.connection = connection
+        self.schema = schema
+        self.table = table
+        self.completed: Callable[[Any], Any] | None = getattr(mapper, "completed", None)
+        transcoder = mapper.transcoder
         assert isinstance(transcoder, JSONTranscoder)  # noqa: S101 - see ``of``
         self.transcoder = transcoder
         self.classes: dict[str, type] = {}
@@ -159,10 +194,7 @@ class RawLog:
             "SELECT notification_id, originator_id::text, originator_version, topic,"
             " state FROM {}.{} WHERE notification_id > %s"
             " ORDER BY notification_id LIMIT %s"
-        ).format(
-            sql.Identifier(recorder.datastore.schema),
-            sql.Identifier(recorder.events_table_name),
-        )
+        ).format(sql.Identifier(schema), sql.Identifier(table))
 
     @classmethod
     def of(cls, reader: EventReader) -> RawLog | None:
@@ -177,33 +209,96 @@ class RawLog:
         ):
             return None
         assert isinstance(recorder, PostgresApplicationRecorder)  # noqa: S101 - checked
-        return cls(reader, recorder)
+        return cls(
+            mapper,
+            recorder.datastore.get_connection,
+            recorder.datastore.schema,
+            recorder.events_table_name,
+        )
+
+    def source(self) -> LogSource | None:
+        """What another process needs to read this log so, or None if it cannot.
+
+        The connection parameters are the recorder's pool's; a pool that asks a
+        function for its password is not described.
+        """
+        if type(self.mapper.transcoder) is not type(self.transcoder):
+            return None
+        datastore = getattr(self.connection, "__self__", None)
+        pool = getattr(datastore, "pool", None)
+        kwargs = getattr(pool, "kwargs", None)
+        if not isinstance(kwargs, dict) or getattr(pool, "get_password_func", None):
+            return None
+        params = {k: v for k, v in kwargs.items() if k != "row_factory"}
+        return LogSource(
+            conninfo=make_conninfo(**params),
+            schema=self.schema,
+            table=self.table,
+            mapper_class=type(self.mapper),
+            transcoder_class=type(self.transcoder),
+            transcodings=tuple(self.transcoder.names.values()),
+            modules=_topic_modules(),
+        )
 
     def read(self, after: int, until: int | None, limit: int) -> Batch:
-        """Up to ``limit`` events after ``after`` (up to ``until``), in order.
+        """Up to ``limit`` events after ``after`` (up to ``until``), in order."""
+        return self.page(after, until, limit)[1]
 
-        The upper bound is applied here, not in SQL: a range on the position
+    def page(
+        self,
+        after: int,
+        until: int | None,
+        limit: int,
+        wanted: Collection[type] | None = None,
+    ) -> tuple[int, Batch]:
+        """Where the next ``limit`` rows after ``after`` end, and their events.
+
+        The rows are those up to ``until``; with ``wanted``, only the events of those
+        classes are decoded and returned. The position is ``after`` when no row was
+        read. The upper bound is applied here, not in SQL: a range on the position
         makes the planner sort the rest of the log when its statistics are stale.
         """
         with (
-            self.recorder.datastore.get_connection() as conn,
+            self.connection() as conn,
             conn.cursor(binary=True, row_factory=tuple_row) as cursor,
         ):
             rows = cursor.execute(self.statement, (after, limit)).fetchall()
+        if until is not None:
+            rows = [row for row in rows if row[0] <= until]
+        if not rows:
+            return after, []
         event = self.event
-        return [
+        if wanted is None:
+            return rows[-1][0], [
+                (row[0], event(row[1], row[2], row[3], row[4])) for row in rows
+            ]
+        classes = self.classes
+        return rows[-1][0], [
             (row[0], event(row[1], row[2], row[3], row[4]))
             for row in rows
-            if until is None or row[0] <= until
+            if (classes.get(row[3]) or self._class(row[3])) in wanted
         ]
 
-    def event(self, originator_id: str, version: int, topic: str, state: bytes) -> Any:  # noqa: ANN401 - any event
-        """The domain event of one stored row, as ``Mapper.to_domain_event``."""
+    def _class(self, topic: str) -> type:
         cls = self.classes.get(topic)
         if cls is None:
             cls = self.classes[topic] = resolve_topic(topic)
+        return cls
+
+    def event(self, originator_id: str, version: int, topic: str, state: bytes) -> Any:  # noqa: ANN401 - any event
+        """The domain event of one stored row, as ``Mapper.to_domain_event``."""
+        cls = self.classes.get(topic) or self._class(topic)
         data: dict[str, Any] = orjson.loads(state)
+        revivers = self.revivers
         for key, value in data.items():
+            if type(value) is dict and len(value) == 2:  # noqa: PLR2004 - most fields
+                # A value like {"_type_": "uuid_hex", "_data_": "..."}: nothing in
+                # it to revive first.
+                reviver = revivers.get(value.get("_type_"))  # type: ignore[arg-type]
+                inner = value.get("_data_", value)
+                if reviver is not None and type(inner) not in _CONTAINERS:
+                    data[key] = reviver(inner)
+                    continue
             if type(value) in _CONTAINERS:
                 data[key] = self._revive(value)
         data["originator_id"] = self._uuid_text(originator_id)
@@ -213,7 +308,7 @@ class RawLog:
         while from_version < class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(data)
             from_version += 1
-        event = object.__new__(cls)
+        event: Any = object.__new__(cls)
         object.__setattr__(event, "__dict__", data)
         return self.completed(event) if self.completed else event
 
@@ -251,6 +346,87 @@ class RawLog:
                 self.ids.clear()
             found = self.ids[text] = _uuid_of(int(text.replace("-", ""), 16))
         return found
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """How to read a log with ``RawLog`` from another process (it pickles)."""
+
+    conninfo: str
+    schema: str
+    table: str
+    mapper_class: type[Mapper[UUID]]
+    transcoder_class: type[JSONTranscoder]
+    transcodings: tuple[Transcoding, ...]
+    modules: tuple[str, ...] = ()
+    """Where the classes of the topics known here are: imported there first, so
+    that every topic this process resolves resolves there too."""
+
+    def reader(self) -> SourceReader:
+        """A reader of the log on a connection of its own (close it after)."""
+        for module in self.modules:
+            importlib.import_module(module)
+        return SourceReader(self)
+
+
+def _topic_modules() -> tuple[str, ...]:
+    """The modules of every class registered with a topic in this process.
+
+    The library keeps them in ``eventsourcing.utils._topic_cache`` (no public way
+    to list them): classes with a ``TOPIC`` register it when they are defined.
+    """
+    registered: dict[str, object] = getattr(eventsourcing.utils, "_topic_cache", {})
+    found = {getattr(item, "__module__", None) for item in list(registered.values())}
+    return tuple(
+        sorted(
+            name
+            for name in found
+            if isinstance(name, str) and name not in {"__main__", "__mp_main__"}
+        )
+    )
+
+
+class SourceReader(EventReader):
+    """An ``EventReader`` of a ``LogSource``: ``RawLog`` on one connection.
+
+    For a process that has no application: it reads the log the fast way only.
+    """
+
+    def __init__(self, source: LogSource) -> None:
+        transcoder = source.transcoder_class()
+        for transcoding in source.transcodings:
+            transcoder.register(transcoding)
+        self.conn = psycopg.connect(source.conninfo, autocommit=True)
+        self.lock = threading.Lock()
+        mapper = source.mapper_class(transcoder=transcoder)
+        self.raw = RawLog(mapper, self._connection, source.schema, source.table)
+        self.mapper = mapper
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        with self.lock:
+            yield self.conn
+
+    def raw_log(self) -> RawLog:
+        """The one way this reader reads."""
+        return self.raw
+
+    def read(self, after: int, limit: int = BATCH_SIZE) -> Batch:
+        """Up to ``limit`` events after position ``after``, in order."""
+        return self.raw.read(after, None, limit)
+
+    def head(self) -> int:
+        """The position of the last event recorded."""
+        statement = sql.SQL("SELECT max(notification_id) FROM {}.{}").format(
+            sql.Identifier(self.raw.schema), sql.Identifier(self.raw.table)
+        )
+        with self._connection() as conn:
+            row = conn.execute(statement).fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
 
 
 def _uuid_of(number: int) -> UUID:
