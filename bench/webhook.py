@@ -37,7 +37,7 @@ from bench.common import (
     scratch_database,
     show,
 )
-from bench.http import closed_loop, issuing
+from bench.http import HALF_RATE_WARMUP, closed_loop, issuing
 from bench.live import raw_notify_round_trips
 from tests.e2e.conftest import SECRETS, Session, new_tenant
 from tests.e2e.server import server_process
@@ -86,6 +86,8 @@ def issuing_in_background(base_url: str, seconds: float = 3.0) -> Iterator[float
     scheduler = threading.Thread(target=schedule)
     scheduler.start()
     try:
+        # The closed loop's backlog (charges to register, views to apply) first.
+        time.sleep(HALF_RATE_WARMUP)
         yield rate
     finally:
         stop.set()
