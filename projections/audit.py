@@ -16,6 +16,7 @@ import orjson
 from psycopg import sql
 
 from projections.pages import Row
+from projections.reader import Undecodable
 from projections.store import Rows, Table
 from projections.view import View, event_data
 
@@ -50,7 +51,9 @@ class AuditFeed(View):
     tables: ClassVar = (EVENTS,)
 
     def apply(self, rows: Rows, event: Any, position: int) -> None:  # noqa: ANN401
-        """Every event is recorded, whatever its type."""
+        """Every event is recorded, whatever its type (one not decoded fails)."""
+        if type(event) is Undecodable:
+            event.fail()
         event_type = type(event).__qualname__
         rows.put(
             EVENTS,

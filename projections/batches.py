@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from projections import set_aside, tracking
-from projections.reader import Batch
+from projections.reader import Batch, Undecodable
 from projections.set_aside import SetAsideEvent
 from projections.store import Row, Rows
 from projections.view import View
@@ -104,7 +104,12 @@ def apply_events(cursor: psycopg.Cursor[Any], target: Target, todo: Batch) -> in
         if target.fresh
         else Rows(target.schema, cursor)
     )
-    rows.prefetch(w for _, e in todo for w in target.view.wanted_rows(e))
+    rows.prefetch(
+        w
+        for _, e in todo
+        if type(e) is not Undecodable  # it fails in ``apply``, naming why
+        for w in target.view.wanted_rows(e)
+    )
     for p, e in todo:
         target.view.apply(rows, e, p)
     return rows.flush(target.view.tables)

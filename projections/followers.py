@@ -33,7 +33,7 @@ from psycopg import sql
 from projections import set_aside, tracking
 from projections.batches import Target, apply_batch
 from projections.read_models import VIEWS
-from projections.reader import BATCH_SIZE, EVENTS_CHANNEL, EventReader
+from projections.reader import BATCH_SIZE, EVENTS_CHANNEL, EventReader, Undecodable
 from projections.set_aside import RetryResult, event_at
 from projections.view import View
 from projections.watcher import read_positions
@@ -360,7 +360,7 @@ class ProcessFollower(NamedProcessFollower):
             for position, event in batch:
                 if self.stopping:
                     return
-                if self.reactor.handles(event):
+                if type(event) is Undecodable or self.reactor.handles(event):
                     self._react(conn, position, event)
                 after = position
             self._track(conn, after)
@@ -368,6 +368,8 @@ class ProcessFollower(NamedProcessFollower):
     def _react(self, conn: psycopg.Connection[Any], position: int, event: Any) -> None:  # noqa: ANN401 - any handled event
         """React and track; a failure is retried, or set aside after a few."""
         try:
+            if type(event) is Undecodable:
+                event.fail()  # whatever it was, it may have been this process's
             self.reactor.react(event)
         except Exception as error:
             attempts = self._attempts.get(position, 0) + 1

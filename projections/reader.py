@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID, SafeUUID
 
 import eventsourcing.utils
@@ -25,6 +25,7 @@ from eventsourcing.persistence import (
     ApplicationRecorder,
     JSONTranscoder,
     Mapper,
+    StoredEvent,
     Transcoding,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -42,6 +43,25 @@ Batch = list[tuple[int, Event]]
 """Events with their log positions, in order."""
 
 
+@dataclass(frozen=True)
+class Undecodable:
+    """An event of the log this code cannot decode: an unknown topic, a bad state.
+
+    It stands in the batch at its position, so followers do not stop on it: each
+    view and process that meets it fails on it (``fail``) and sets it aside, as for
+    an event its handler cannot apply.
+    """
+
+    originator_id: UUID | str
+    originator_version: int
+    topic: str
+    error: Exception
+
+    def fail(self) -> NoReturn:
+        """Raise what decoding it raised."""
+        raise self.error
+
+
 class EventReader:
     """Decoded events of the ledger's log, by position."""
 
@@ -55,7 +75,19 @@ class EventReader:
             start=after, limit=limit, inclusive_of_start=False
         )
         to_event = self.mapper.to_domain_event
-        return [(n.id, to_event(n)) for n in notifications]
+
+        def decoded(notification: StoredEvent) -> Event:
+            try:
+                return to_event(notification)
+            except Exception as error:  # noqa: BLE001 - set aside by who meets it
+                return Undecodable(
+                    notification.originator_id,
+                    notification.originator_version,
+                    notification.topic,
+                    error,
+                )
+
+        return [(n.id, decoded(n)) for n in notifications]
 
     def raw_log(self) -> RawLog | None:
         """The fast reader of this log, or None where only the library can read it."""

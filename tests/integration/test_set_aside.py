@@ -6,10 +6,11 @@ import smtplib
 from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
+from eventsourcing.persistence import StoredEvent
 from psycopg_pool import ConnectionPool
 
 from adapters.sandbox import SandboxGateway
@@ -103,6 +104,33 @@ def test_a_nul_in_an_email_is_set_aside_and_every_other_event_applied(
     results = maintenance.retry(fresh_database, reader_of(fresh_ledger))
     assert results["panel_clients"].failed == [position]
     assert {i.attempts for i in listed(fresh_database)} == {set_aside.VIEW_ATTEMPTS + 1}
+
+
+def test_an_event_no_code_can_decode_is_set_aside_by_every_view_and_process(
+    fresh_ledger: Ledger, fresh_database: str, runner: ProjectionRunner
+) -> None:
+    """A topic this release does not know (a newer release's, or a bad repair)."""
+    reseller = a_reseller(fresh_ledger).reseller.id
+    wait_until_caught_up(fresh_database, head_of(fresh_ledger))
+    (position,) = fresh_ledger.recorder.insert_events(
+        [StoredEvent(uuid4(), 1, "revenda.FromTheFuture", b"{}")]
+    ) or [0]
+    picky = Picky()
+    follower = ProcessFollower(
+        reader_of(fresh_ledger), fresh_database, picky, pacing=FAST, max_attempts=2
+    )
+    follower.start()
+    try:
+        later = a_client(fresh_ledger, reseller)
+        wait_until_caught_up(fresh_database, head_of(fresh_ledger))
+        wait_until(lambda: later.id in picky.seen, 30, "the process goes on")
+    finally:
+        follower.stop()
+    assert runner.state.alive
+    assert panel_client_ids(fresh_database, reseller) == {later.id}
+    followers = set_aside_at(fresh_database)[position]
+    assert followers == {view.name for view in VIEWS} | {"picky"}
+    assert all("revenda.FromTheFuture" in item.error for item in listed(fresh_database))
 
 
 def test_a_batch_holding_poison_applies_all_its_other_events(

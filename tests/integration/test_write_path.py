@@ -136,9 +136,10 @@ def test_a_refused_request_in_a_batch_fails_alone_and_takes_no_code(
 
 
 def test_an_append_whose_read_versions_moved_on_stores_nothing(
-    ledger: Ledger,
+    fresh_ledger: Ledger,
 ) -> None:
-    recorder = ledger.recorder
+    """(On a database of its own: its events have no code to decode them.)"""
+    recorder = fresh_ledger.recorder
     assert isinstance(recorder, ChainedRecorder)
     read = uuid4()
     recorder.insert_events([StoredEvent(read, 1, "t", b"{}")])
@@ -155,8 +156,10 @@ def test_an_append_whose_read_versions_moved_on_stores_nothing(
     assert positions[0] > (before or 0)
 
 
-def test_a_conflicting_append_leaves_the_connection_usable(ledger: Ledger) -> None:
-    recorder = ledger.recorder
+def test_a_conflicting_append_leaves_the_connection_usable(
+    fresh_ledger: Ledger,
+) -> None:
+    recorder = fresh_ledger.recorder
     assert isinstance(recorder, ChainedRecorder)
     event = StoredEvent(uuid4(), 1, "t", b"{}")
     recorder.insert_events([event])
