@@ -64,8 +64,15 @@ class Child:
                 return None
             # Its own session: a Ctrl-C in the terminal reaches the server, which
             # stops the child itself; the pipe on stdin tells it if the server died.
+            # Named in pg_stat_activity (libpq reads PGAPPNAME), after its
+            # parent's name if it has one: operators see which connections are
+            # the child's.
+            env = {**os.environ}
+            parent = env.get("PGAPPNAME")
+            own = f"ledger {self.name}"
+            env["PGAPPNAME"] = f"{parent}/{own}" if parent else own
             self._process = subprocess.Popen(  # noqa: S603 - our own command
-                self.argv, stdin=subprocess.PIPE, start_new_session=True
+                self.argv, stdin=subprocess.PIPE, start_new_session=True, env=env
             )
             log.info("%s started (pid %s)", self.name, self._process.pid)
             return self._process

@@ -94,37 +94,26 @@ def _ended(pid: int) -> bool:
         return True
 
 
-def _local_ports(pid: int) -> set[int]:
-    """The local ports of the process's TCP sockets (its database connections)."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = str(fd.readlink())
-        except OSError:
-            continue  # closed meanwhile
-        if target.startswith("socket:["):
-            inodes.add(target.removeprefix("socket:[").removesuffix("]"))
-    ports = set()
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[9] in inodes:
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+MAIL_CHILD_NAME = "ledger mail worker"
+"""How the mail child names its connections."""
 
 
-def _holds_a_follower_lock(pid: int, database_url: str) -> bool:
-    """Whether one of ``pid``'s connections owns a follower's advisory lock."""
+def _holds_a_follower_lock(database_url: str) -> bool:
+    """Whether a connection of the mail child owns a follower's advisory lock.
+
+    The child's connections carry its name (``PGAPPNAME``, after its parent's),
+    whether they go over TCP or a Unix socket.
+    """
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
-            "SELECT a.client_port FROM pg_locks l "
+            "SELECT a.application_name FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s"
             " AND l.objid <> 0 AND l.database = (SELECT oid FROM pg_database"
             " WHERE datname = current_database())",
             (LOCK_NAMESPACE,),
         ).fetchall()
-    return bool({port for (port,) in rows} & _local_ports(pid))
+    return any(name.endswith(MAIL_CHILD_NAME) for (name,) in rows)
 
 
 def _session_niceness(pid: int) -> int | None:
@@ -213,7 +202,7 @@ def test_ledger_project_mails_from_a_niced_child_that_stops_with_it(
                 messages = inbox.wait_for(1)
                 # The child is the one mailer: it owns the mailer's lock.
                 wait_until(
-                    lambda: _holds_a_follower_lock(mailer, fresh_database),
+                    lambda: _holds_a_follower_lock(fresh_database),
                     STARTUP_TIMEOUT_SECONDS,
                     "the mail worker owns the mailer's lock",
                 )
