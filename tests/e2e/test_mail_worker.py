@@ -116,25 +116,13 @@ def _holds_a_follower_lock(database_url: str) -> bool:
     return any(name.endswith(MAIL_CHILD_NAME) for (name,) in rows)
 
 
-def _session_niceness(pid: int) -> int | None:
-    """The nice value of the process's autogroup (its session, to the scheduler),
-    or None on a kernel without autogroups."""
-    try:
-        text = Path(f"/proc/{pid}/autogroup").read_text()
-    except FileNotFoundError:
-        return None
-    return int(text.split()[-1])
-
-
 def _niceness(pid: int) -> int:
-    """The process's nice value once ``ledger mail`` has lowered it and its
-    session's (it does so first thing, once its imports are done), or as it is
-    after the timeout."""
+    """The process's nice value once ``ledger mail`` has lowered it (it does so
+    first thing, once its imports are done), or as it is after the timeout."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while True:
         nice = int(_stat(pid)[16])
-        lowered = _session_niceness(pid) in {LOW_PRIORITY, None}
-        if (nice == LOW_PRIORITY and lowered) or time.monotonic() > deadline:
+        if nice == LOW_PRIORITY or time.monotonic() > deadline:
             return nice
         time.sleep(0.05)
 
@@ -154,8 +142,6 @@ def test_the_mailer_runs_niced_in_a_child_restarted_when_killed(
     first = _mail_worker(server)
     assert first != server
     assert _niceness(first) == LOW_PRIORITY
-    # In a session of its own, so its session yields to the server's too.
-    assert _session_niceness(first) in {LOW_PRIORITY, None}
 
     os.kill(first, signal.SIGKILL)
     second = _mail_worker(server, other_than=first)
@@ -194,7 +180,6 @@ def test_ledger_project_mails_from_a_niced_child_that_stops_with_it(
             try:
                 mailer = _mail_worker(project.pid)
                 assert _niceness(mailer) == LOW_PRIORITY
-                assert _session_niceness(mailer) in {LOW_PRIORITY, None}
                 session = new_tenant(base_url)
                 reseller = session.ok(session.get("/v1/me"))["reseller"]["name"]
                 invoice = registered(session)
