@@ -11,6 +11,7 @@ advisory lock keeps it the only mailer of the database across machines too.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
