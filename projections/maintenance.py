@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -188,12 +188,8 @@ def rebuild(
         for name, events in others.wait(report).items():
             found[name] += events
         position = min(position, others.reached())  # both are at ``head``
-    targets = [
-        Target(view(), f"{view.live_schema()}__rebuild") for view in view_classes
-    ]
-
-    def collect(_cursor: psycopg.Cursor[Any], event: set_aside.SetAsideEvent) -> None:
-        found[event.follower].append(event)
+    targets = _rebuild_targets(view_classes)
+    collect = _collector(found)
 
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SET synchronous_commit = off")  # scratch tables until the swap
@@ -265,12 +261,8 @@ def _replay_group(  # noqa: PLR0913 - the parts of one group's replay
     The tables are created with their primary keys only and get their other
     indexes at the end. Events set aside go to ``found``. Returns the position.
     """
-    targets = [
-        Target(view(), f"{view.live_schema()}__rebuild") for view in view_classes
-    ]
-
-    def collect(_cursor: psycopg.Cursor[Any], event: set_aside.SetAsideEvent) -> None:
-        found[event.follower].append(event)
+    targets = _rebuild_targets(view_classes)
+    collect = _collector(found)
 
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SET synchronous_commit = off")  # scratch tables until the swap
@@ -577,3 +569,19 @@ def _retry_one(
         set_aside.forget(cursor, item.follower, item.position)
         tracking.announce(cursor, item.position, [target.schema])
         return True
+
+
+def _rebuild_targets(view_classes: Sequence[type[View]]) -> list[Target]:
+    """Each view with its ``__rebuild`` schema."""
+    return [Target(view(), f"{view.live_schema()}__rebuild") for view in view_classes]
+
+
+def _collector(
+    found: dict[str, list[set_aside.SetAsideEvent]],
+) -> Callable[[psycopg.Cursor[Any], set_aside.SetAsideEvent], None]:
+    """A set-aside hook that keeps each event in ``found``, by view."""
+
+    def collect(_cursor: psycopg.Cursor[Any], event: set_aside.SetAsideEvent) -> None:
+        found[event.follower].append(event)
+
+    return collect
