@@ -111,9 +111,9 @@ RESELLER_SNAPSHOT_INTERVAL = 100
 LATEST_CONTRACTS_CACHED = 100_000
 """Clients whose latest contract this process remembers (for the issue hot path)."""
 BILLING_BATCH_SIZE = 100
+"""Invoices a billing run saves together with the reseller's sequence, per save."""
 ISSUES = "issues"
 """The group-commit queue every tenant's issues share (one save serves several)."""
-"""Invoices a billing run saves together with the reseller's sequence, per save."""
 
 A = TypeVar("A", bound=LedgerAggregate)
 T = TypeVar("T")
@@ -176,7 +176,7 @@ class NotificationRecorded:
 
 @dataclass(eq=False, kw_only=True)
 class _IssueRequest(Pending[Recorded[Invoice]]):
-    """An invoice to issue, queued for its reseller's next batch."""
+    """An invoice to issue, queued for the next batch (``Ledger._issue_batch``)."""
 
     reseller_id: UUID
     client_id: UUID
