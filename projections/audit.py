@@ -16,7 +16,6 @@ import orjson
 from psycopg import sql
 
 from projections.pages import Row
-from projections.reader import Undecodable
 from projections.store import Rows, Table
 from projections.view import View, event_data
 
@@ -51,9 +50,7 @@ class AuditFeed(View):
     tables: ClassVar = (EVENTS,)
 
     def apply(self, rows: Rows, event: Any, position: int) -> None:  # noqa: ANN401
-        """Every event is recorded, whatever its type (one not decoded fails)."""
-        if type(event) is Undecodable:
-            event.fail()
+        """Every event is recorded, whatever its type."""
         event_type = type(event).__qualname__
         rows.put(
             EVENTS,

@@ -104,12 +104,10 @@ def apply_events(cursor: psycopg.Cursor[Any], target: Target, todo: Batch) -> in
         if target.fresh
         else Rows(target.schema, cursor)
     )
-    rows.prefetch(
-        w
-        for _, e in todo
-        if type(e) is not Undecodable  # it fails in ``apply``, naming why
-        for w in target.view.wanted_rows(e)
-    )
+    for _, e in todo:
+        if type(e) is Undecodable:
+            e.fail()  # set aside like an event a handler cannot apply
+    rows.prefetch(w for _, e in todo for w in target.view.wanted_rows(e))
     for p, e in todo:
         target.view.apply(rows, e, p)
     return rows.flush(target.view.tables)

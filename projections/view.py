@@ -28,7 +28,6 @@ from psycopg_pool import ConnectionPool
 
 from domain.documents import compact_document_text
 from projections.pages import Page, check_limit, decode_cursor, page_of
-from projections.reader import Undecodable
 from projections.store import KeyFunc, Row, Rows, Table
 from projections.tracking import create_tracking, position_of, record_position
 
@@ -165,12 +164,7 @@ class View(TrackingRecorder):
                 yield table, key(event)
 
     def apply(self, rows: Rows, event: object, position: int) -> None:
-        """Apply one event; events without a handler change no row.
-
-        An event that could not be decoded fails here, to be set aside.
-        """
-        if type(event) is Undecodable:
-            event.fail()
+        """Apply one event; events without a handler change no row."""
         handler = self.handlers.get(type(event))
         if handler is not None:
             getattr(self, handler.method)(rows, event, position)

@@ -97,8 +97,10 @@ def test_a_busy_tenant_does_not_hold_up_another_tenants_issue(ledger: Ledger) ->
     with ThreadPoolExecutor(2) as pool:
         with ledger._sequence_lock(busy):  # as a billing run of ``busy`` would
             waiting = pool.submit(an_invoice, ledger, busy, busy_client.id)
-            # Issued while ``busy``'s lock is held, whoever leads the batch.
-            assert an_invoice(ledger, other, other_client.id).code == 1
+            # Issued while ``busy``'s lock is held, whoever leads the batch (a
+            # batch that waited for ``busy`` would time out here, not hang).
+            issued = pool.submit(an_invoice, ledger, other, other_client.id)
+            assert issued.result(timeout=30).code == 1
             assert not waiting.done()
         assert waiting.result(timeout=30).code == 1
 
