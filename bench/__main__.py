@@ -15,7 +15,9 @@ def main() -> None:
     """Run B1..B8 (and the live latency of the views)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000, help="B3 log size")
-    parser.add_argument("--invoices", type=int, default=200_000, help="B5 tenant size")
+    parser.add_argument(
+        "--invoices", type=int, default=1_000_000, help="B5 tenant size"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="B2 duration")
     parser.add_argument("--samples", type=int, default=200, help="latency samples")
     parser.add_argument("--count", type=int, default=2000, help="B1 commands")

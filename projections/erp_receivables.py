@@ -44,7 +44,7 @@ from domain.invoices import Invoice, InvoiceStatus, status_after_payment
 from domain.vocabulary import ReceivableSituation
 from projections.common import CLIENT_NAMES, KeepsClientNames, sao_paulo_date
 from projections.pages import Page, Row, check_limit, decode_cursor, page_of
-from projections.store import Rows, Table
+from projections.store import Rows, Table, Totals
 from projections.view import View, add_filters, by_originator, customer_match, on
 
 RECEIVABLES = Table(
@@ -68,11 +68,48 @@ RECEIVABLES = Table(
     },
     key="invoice_id",
     indexes=(
-        ("reseller_id", "due_date", "invoice_code"),
+        # The page's order; the issue date is checked in the index, so a page
+        # filtered by it skips the items it excludes without reading them.
+        ("reseller_id", "due_date", "invoice_code", "issue_date"),
         ("reseller_id", "situation", "due_date"),
-        ("reseller_id", "customer_id"),
+        # One customer's items in the page's order, with what their totals sum.
+        (
+            "reseller_id",
+            "customer_id",
+            "due_date",
+            "invoice_code",
+            "situation",
+            "amount_cents",
+            "amount_paid_cents",
+            "principal_paid_cents",
+        ),
     ),
 )
+
+RECEIVABLE_TOTALS = Totals(
+    "receivable_totals",
+    {
+        "reseller_id": "uuid",
+        "situation": "text",
+        "due_date": "date",
+        "issue_date": "date",
+        "count": "bigint",
+        "amount_cents": "bigint",
+        "amount_paid_cents": "bigint",
+        "unpaid_cents": "bigint",
+    },
+    source=RECEIVABLES,
+    groups=("reseller_id", "situation", "due_date", "issue_date"),
+    sums=(
+        ("amount_cents", "amount_cents"),
+        ("amount_paid_cents", "amount_paid_cents"),
+        ("unpaid_cents", "amount_cents - principal_paid_cents"),
+    ),
+)
+"""The items' count and sums per tenant, situation, due date and issue date, kept by
+triggers: the totals of a query filtered by nothing else sum a few rows per due date
+(about 4,000 for a tenant with 1,000,000 items over three years, where a due date
+has one or two issue dates) instead of every item."""
 
 RECEIPTS = Table(
     "receipts",
@@ -134,7 +171,6 @@ def receivable_id(invoice_id: UUID) -> UUID:
 
 
 _LOAD = [(RECEIVABLES, by_originator), (RECEIVABLE_HEADS, by_originator)]
-_NAME_JOIN = "JOIN {0}.client_names n ON n.id = r.customer_id "
 AGING_BUCKETS = (
     ("current", "d <= 0"),
     ("days_1_30", "d BETWEEN 1 AND 30"),
@@ -160,11 +196,10 @@ _AS_OF_SOURCE = (
 
 
 class _Filters(NamedTuple):
-    """A query's conditions, their parameters, and whether one matches names."""
+    """A query's conditions and their parameters."""
 
     conditions: list[sql.Composable]
     params: list[Any]
-    by_name: bool
 
 
 class ErpReceivables(KeepsClientNames, View):
@@ -173,6 +208,7 @@ class ErpReceivables(KeepsClientNames, View):
     name = "erp_receivables"
     tables: ClassVar = (
         RECEIVABLES,
+        RECEIVABLE_TOTALS,
         RECEIPTS,
         CLIENT_NAMES,
         RECEIVABLE_VERSIONS,
@@ -377,21 +413,41 @@ class ErpReceivables(KeepsClientNames, View):
         simple: list[tuple[str, object]] = [
             ("r.situation = %s", situation),
             ("r.issue_date >= %s", issued_from),
+            # Implied (an invoice is never due before it is issued), and it lets
+            # the page start in the due-date index where such items begin instead
+            # of walking every earlier one.
+            ("r.due_date >= %s", issued_from),
             ("r.issue_date <= %s", issued_to),
             ("r.due_date >= %s", due_from),
             ("r.due_date <= %s", due_to),
         ]
         add_filters(conditions, params, simple)
-        by_name = False
         if customer:
             match, value = customer_match(customer, "r")
+            if not isinstance(value, UUID):
+                # The tenant's matching names first, then their items by id: one
+                # customer's come in the page's order from its index, and their
+                # totals from the index alone.
+                ids = [
+                    row["id"]
+                    for row in self.fetch_all(
+                        sql.SQL(
+                            "SELECT n.id FROM {}.client_names n"
+                            " WHERE n.reseller_id = %s AND n.search LIKE %s"
+                        ).format(sql.Identifier(self.schema)),
+                        [reseller_id, value],
+                    )
+                ]
+                match = sql.SQL(
+                    "r.customer_id = %s" if len(ids) == 1 else "r.customer_id = ANY(%s)"
+                )
+                value = ids[0] if len(ids) == 1 else ids
             conditions.append(match)
             params.append(value)
-            by_name = not isinstance(value, UUID)  # else it matched the id
         if overdue is not None:
             conditions.append(_OVERDUE if overdue else sql.SQL("NOT ") + _OVERDUE)
             params.append(today)
-        return _Filters(conditions, params, by_name)
+        return _Filters(conditions, params)
 
     def query(
         self,
@@ -410,8 +466,7 @@ class ErpReceivables(KeepsClientNames, View):
         """
         if as_of is not None:
             today = as_of
-        conditions, params, by_name = self._filters(reseller_id, today, **filters)
-        # Totals scan every matching row: join the names only to filter by them.
+        conditions, params = self._filters(reseller_id, today, **filters)
         where = sql.SQL(" AND ").join(conditions)
         schema = sql.Identifier(self.schema)
         source: sql.Composable = sql.SQL("{}.receivables").format(schema)
@@ -419,18 +474,26 @@ class ErpReceivables(KeepsClientNames, View):
         if as_of is not None:
             source = sql.SQL(_AS_OF_SOURCE).format(schema=schema)
             source_params = [reseller_id, as_of, as_of]
+        summed = as_of is None and not filters.get("customer")
         totals_statement = sql.SQL(
-            "SELECT count(*) AS count,"
+            "SELECT {count} AS count,"
             " coalesce(sum(r.amount_cents), 0)::bigint AS amount,"
             " coalesce(sum(r.amount_paid_cents), 0)::bigint AS amount_paid,"
-            " coalesce(sum(r.amount_cents - r.principal_paid_cents)"
-            " FILTER (WHERE r.situation = {3}), 0)::bigint AS amount_open "
-            "FROM {0} r {2}WHERE {1}"
+            " coalesce(sum({unpaid}) FILTER (WHERE r.situation = {open}), 0)::bigint"
+            " AS amount_open FROM {source} r WHERE {where}"
         ).format(
-            source,
-            where,
-            sql.SQL(_NAME_JOIN).format(schema) if by_name else sql.SQL(""),
-            _OPEN,
+            # By tenant, situation and due date alone: from the kept totals.
+            count=sql.SQL(
+                "coalesce(sum(r.count), 0)::bigint" if summed else "count(*)"
+            ),
+            unpaid=sql.SQL(
+                "r.unpaid_cents"
+                if summed
+                else "r.amount_cents - r.principal_paid_cents"
+            ),
+            open=_OPEN,
+            source=sql.SQL("{}.receivable_totals").format(schema) if summed else source,
+            where=where,
         )
         page_conditions = list(conditions)
         page_params = list(params)

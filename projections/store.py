@@ -149,6 +149,190 @@ class Table:
         )
 
 
+@dataclass(frozen=True)
+class Totals(Table):
+    """Sums of a source table's rows per group, kept by PostgreSQL itself.
+
+    The rows are ``groups`` (the key) plus ``count`` and one column per entry of
+    ``sums`` (column, expression over a source row), all ``bigint``. Statement
+    triggers on ``source`` add what each statement inserts and take away what it
+    updates or deletes, with the transition tables, in the writer's transaction:
+    whatever writes the source (a handler's batch, a merge, a COPY) keeps the totals
+    exact, and a reader sums a few rows per group instead of every source row. A
+    group whose count falls to zero is deleted, so the table holds what ``fill``
+    computes from scratch (``ledger projections verify`` compares the two).
+
+    ``ddl`` creates the table first, like any table; the rest (the trigger function,
+    then the triggers with a first ``fill`` when they are missing) comes with the
+    indexes, so a rebuild fills the table once, after the bulk load.
+    """
+
+    source: Table | None = None
+    groups: tuple[str, ...] = ()
+    sums: tuple[tuple[str, str], ...] = ()
+
+    def ddl(self, schema: str) -> list[sql.Composed]:
+        """The table, its trigger function, and the triggers with a first fill."""
+        schema_id, table = sql.Identifier(schema), sql.Identifier(self.name)
+        function = sql.Identifier(f"{self.name}_keep")
+        create = sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {}.{} ({}, PRIMARY KEY ({}))"
+        ).format(
+            schema_id,
+            table,
+            sql.SQL(", ").join(
+                sql.SQL("{} {} NOT NULL").format(sql.Identifier(n), sql.SQL(kind))
+                for n, kind in self.columns.items()
+            ),
+            self._key(),
+        )
+        keep = sql.SQL(
+            "CREATE OR REPLACE FUNCTION {}.{}() RETURNS trigger LANGUAGE plpgsql AS {}"
+        ).format(schema_id, function, sql.Literal(self._keep_body().as_string(None)))
+        triggers = sql.SQL(" ").join(
+            sql.SQL(
+                "CREATE TRIGGER {name} AFTER {op} ON {schema}.{source}"
+                " REFERENCING {tables} FOR EACH STATEMENT"
+                " EXECUTE FUNCTION {schema}.{function}();"
+            ).format(
+                name=sql.Identifier(f"{self.name}_{op.lower()}"),
+                op=sql.SQL(op),
+                schema=schema_id,
+                source=sql.Identifier(self._source().name),
+                tables=sql.SQL(tables),
+                function=function,
+            )
+            for op, tables in (
+                ("INSERT", "NEW TABLE AS new_rows"),
+                ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+                ("DELETE", "OLD TABLE AS old_rows"),
+            )
+        )
+        # The source is locked before it is summed: no writer slips between the
+        # fill and the triggers (they wait, then fire the new triggers).
+        first = sql.SQL(
+            "DO $first$ BEGIN IF NOT EXISTS (SELECT FROM pg_trigger"
+            " WHERE tgrelid = {source_name}::regclass AND tgname = {trigger})"
+            " THEN LOCK TABLE {schema}.{source} IN SHARE ROW EXCLUSIVE MODE;"
+            " {fill}; {triggers} END IF; END $first$"
+        ).format(
+            source_name=sql.Literal(f'"{schema}"."{self._source().name}"'),
+            trigger=sql.Literal(f"{self.name}_insert"),
+            schema=schema_id,
+            source=sql.Identifier(self._source().name),
+            fill=sql.SQL("; ").join(self.fill(schema)),
+            triggers=triggers,
+        )
+        return [create, keep, first]
+
+    def fill(self, schema: str) -> list[sql.Composed]:
+        """Statements that compute the totals afresh from the source rows."""
+        schema_id, table = sql.Identifier(schema), sql.Identifier(self.name)
+        groups = sql.SQL(", ").join(map(sql.Identifier, self.groups))
+        return [
+            sql.SQL("DELETE FROM {}.{}").format(schema_id, table),
+            sql.SQL(
+                "INSERT INTO {}.{} ({}, count, {}) SELECT {}, count(*), {}"
+                " FROM {}.{} GROUP BY {}"
+            ).format(
+                schema_id,
+                table,
+                groups,
+                sql.SQL(", ").join(sql.Identifier(n) for n, _ in self.sums),
+                groups,
+                sql.SQL(", ").join(
+                    sql.SQL("sum({})::bigint").format(sql.SQL(e)) for _, e in self.sums
+                ),
+                schema_id,
+                sql.Identifier(self._source().name),
+                groups,
+            ),
+        ]
+
+    def _source(self) -> Table:
+        if self.source is None:
+            raise TypeError(f"totals {self.name} have no source table")
+        return self.source
+
+    def _key(self) -> sql.Composable:
+        return sql.SQL(", ").join(map(sql.Identifier, self.groups))
+
+    def _keep_body(self) -> sql.Composable:
+        """The trigger function's body: the changes of the statement that fired it.
+
+        ``old_rows`` and ``new_rows`` are only named in the branches whose trigger
+        declares them (one function serves all three). The statements are run with
+        ``EXECUTE`` and the schema of the table that fired (``%1$I``): a rebuilt
+        view's schema is renamed when it is swapped in, which would leave a name
+        written into the body pointing at the old one.
+        """
+        groups = sql.SQL(", ").join(map(sql.Identifier, self.groups))
+        names = ["count", *(n for n, _ in self.sums)]
+        columns = sql.SQL(", ").join(map(sql.Identifier, names))
+        totals = sql.SQL("%1$I.{}").format(sql.Identifier(self.name))
+
+        def side(rows: str, sign: str) -> sql.Composable:
+            return sql.SQL("SELECT {}, {}1::bigint, {} FROM {}").format(
+                groups,
+                sql.SQL(sign),
+                sql.SQL(", ").join(
+                    sql.SQL("{}({})::bigint").format(sql.SQL(sign), sql.SQL(e))
+                    for _, e in self.sums
+                ),
+                sql.Identifier(rows),
+            )
+
+        def run(statement: sql.Composable) -> sql.Composable:
+            return sql.SQL("EXECUTE format({}, TG_TABLE_SCHEMA);").format(
+                sql.Literal(statement.as_string(None))
+            )
+
+        def add(*sides: sql.Composable) -> sql.Composable:
+            return run(
+                sql.SQL(
+                    "INSERT INTO {totals} AS t ({groups}, {columns})"
+                    " SELECT {groups}, {sums} FROM ({sides}) AS d({groups}, {columns})"
+                    " GROUP BY {groups} ON CONFLICT ({groups}) DO UPDATE SET {changes}"
+                ).format(
+                    totals=totals,
+                    groups=groups,
+                    columns=columns,
+                    sums=sql.SQL(", ").join(
+                        sql.SQL("sum({})::bigint").format(sql.Identifier(n))
+                        for n in names
+                    ),
+                    sides=sql.SQL(" UNION ALL ").join(sides),
+                    changes=sql.SQL(", ").join(
+                        sql.SQL("{0} = t.{0} + excluded.{0}").format(sql.Identifier(n))
+                        for n in names
+                    ),
+                )
+            )
+
+        delete = run(
+            sql.SQL(
+                "DELETE FROM {} t USING (SELECT DISTINCT {} FROM old_rows) k"
+                " WHERE t.count = 0 AND {}"
+            ).format(
+                totals,
+                groups,
+                sql.SQL(" AND ").join(
+                    sql.SQL("t.{0} = k.{0}").format(sql.Identifier(g))
+                    for g in self.groups
+                ),
+            )
+        )
+        new, old = side("new_rows", ""), side("old_rows", "-")
+        return sql.SQL(
+            "BEGIN IF TG_OP = 'INSERT' THEN"
+            " IF EXISTS (SELECT FROM new_rows) THEN {} END IF;"
+            " ELSIF TG_OP = 'UPDATE' THEN"
+            " IF EXISTS (SELECT FROM old_rows) THEN {} {} END IF;"
+            " ELSE IF EXISTS (SELECT FROM old_rows) THEN {} {} END IF;"
+            " END IF; RETURN NULL; END"
+        ).format(add(new), add(new, old), delete, add(old), delete)
+
+
 def _array_type(kind: str) -> str:
     # jsonb travels as text: psycopg cannot infer a jsonb[] from Python lists.
     return "text" if kind == "jsonb" else kind
