@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import psutil
 import psycopg
 from rich.console import Console
 from rich.table import Table
@@ -219,3 +221,66 @@ def show(title: str, rows: list[tuple[str, str, str, str]]) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+Members = Callable[[], list[psutil.Process]]
+"""The processes of one part of a benchmark, looked up when CPU time is sampled."""
+
+
+def alone(process: psutil.Process) -> Members:
+    """The process itself."""
+    return lambda: [process]
+
+
+def children_of(process: psutil.Process) -> Members:
+    """The process's children (and theirs), not itself."""
+    return lambda: process.children(recursive=True)
+
+
+def postgres_server() -> list[psutil.Process]:
+    """Every PostgreSQL server process on the machine (or the embedded one's)."""
+    return [
+        process
+        for process in psutil.process_iter(["name"])
+        if process.info["name"] in {"postgres", "postmaster"}
+    ]
+
+
+class CpuMeter:
+    """CPU time (user + system) spent by each part of a benchmark while it runs.
+
+    ``start`` and ``stop`` bracket the measured stretch; ``stop`` gives the seconds
+    each part spent in it. A process that ends inside the stretch is not counted,
+    one that starts inside it is counted from its start.
+    """
+
+    def __init__(self, parts: dict[str, Members]) -> None:
+        self.parts = parts
+        self.before: dict[str, dict[int, float]] = {}
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        sample: dict[str, dict[int, float]] = {}
+        for name, members in self.parts.items():
+            seconds: dict[int, float] = {}
+            with contextlib.suppress(psutil.Error):
+                for process in members():
+                    with contextlib.suppress(psutil.Error):
+                        times = process.cpu_times()
+                        seconds[process.pid] = times.user + times.system
+            sample[name] = seconds
+        return sample
+
+    def start(self) -> None:
+        """Note every part's CPU time so far."""
+        self.before = self._sample()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds each part spent since ``start``."""
+        after = self._sample()
+        return {
+            name: sum(
+                seconds - self.before[name].get(pid, 0.0)
+                for pid, seconds in after[name].items()
+            )
+            for name in self.parts
+        }

@@ -24,8 +24,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
-from bench.common import due_soon, median, percentile, record, scratch_database, show
+from bench.common import (
+    CpuMeter,
+    alone,
+    children_of,
+    due_soon,
+    median,
+    percentile,
+    postgres_server,
+    record,
+    scratch_database,
+    show,
+)
 from tests.e2e.conftest import SECRETS, new_tenant
 from tests.e2e.server import free_port, server_process
 
@@ -124,7 +136,7 @@ def open_loop(
 
 
 @contextmanager
-def bare_server(url: str, log: Path) -> Iterator[str]:
+def bare_server(url: str, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url}
     with log.open("ab") as out:
@@ -151,14 +163,14 @@ def bare_server(url: str, log: Path) -> Iterator[str]:
                         break
                 except httpx.TransportError:
                     time.sleep(0.05)
-            yield base
+            yield base, process
         finally:
             process.terminate()
             process.wait()
 
 
 @contextmanager
-def projector(env: dict[str, str], log: Path) -> Iterator[None]:
+def projector(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A `ledger project` process beside the API."""
     full = {**os.environ, **env}
     full.pop("LEDGER_RUN_PROJECTIONS", None)
@@ -170,7 +182,7 @@ def projector(env: dict[str, str], log: Path) -> Iterator[None]:
             stderr=subprocess.STDOUT,
         )
         try:
-            yield
+            yield process
         finally:
             process.terminate()
             process.wait()
@@ -189,10 +201,19 @@ def run(
 ) -> dict[str, dict[str, Any]]:
     """B2 beside its baseline, then B6's server memory."""
     with scratch_database() as url:
-        with bare_server(url, tmp / "bare.log") as base:
+        with bare_server(url, tmp / "bare.log") as (base, bare):
+            meter = CpuMeter(
+                {
+                    "the API server": alone(psutil.Process(bare.pid)),
+                    "PostgreSQL": postgres_server,
+                    "the load generator": alone(psutil.Process()),
+                }
+            )
+            meter.start()
             raw_rate, raw_lat = closed_loop(
                 base, lambda h: h.post("/insert").status_code, concurrency, seconds
             )
+            raw_cpu = meter.stop()
         # The production shape (docker-compose): the API serves, a separate
         # `ledger project` keeps the views and runs the processes (registration,
         # e-mail with its PDF rendering) on its own cores' worth of GIL.
@@ -207,14 +228,36 @@ def run(
         # refuse one of two concurrent CREATE TABLE IF NOT EXISTS.
         with (
             server_process(env, tmp / "serve.log") as (base_url, process),
-            nullcontext() if single else projector(env, tmp / "project.log"),
+            nullcontext() if single else projector(env, tmp / "project.log") as (
+                project
+            ),
         ):
             issue = issuing(base_url)
+            serve = psutil.Process(process.pid)
+            parts = {
+                "the API server": alone(serve),
+                "its children (mail)": children_of(serve),
+            }
+            if project is not None:
+                projecting = psutil.Process(project.pid)
+                parts["ledger project"] = alone(projecting)
+                parts["its children (mail)"] = children_of(projecting)
+            meter = CpuMeter(
+                {
+                    **parts,
+                    "PostgreSQL": postgres_server,
+                    "the load generator": alone(psutil.Process()),
+                }
+            )
+            meter.start()
             rate, lat = closed_loop(base_url, issue, concurrency, seconds)
+            cpu = meter.stop()
             half = open_loop(
                 base_url, issue, rate / 2, seconds, warmup=HALF_RATE_WARMUP
             )
             memory = peak_rss_mb(process.pid)
+    cpu_ms = {part: 1000 * spent / len(lat) for part, spent in cpu.items()}
+    raw_cpu_ms = {part: 1000 * spent / len(raw_lat) for part, spent in raw_cpu.items()}
     shape = "one ledger serve" if single else "serve + ledger project"
     show(
         f"B2 POST /v1/invoices, {concurrency} concurrent clients, {seconds:.0f} s"
@@ -244,6 +287,19 @@ def run(
     show(
         "B6 peak memory of ledger serve after B2", [("MiB", f"{memory:.0f}", "-", "-")]
     )
+    show(
+        "B2 CPU ms per request at full load, by process (the bare endpoint beside)",
+        [
+            (
+                part,
+                f"{spent:.2f}",
+                f"{raw_cpu_ms[part]:.2f}" if part in raw_cpu_ms else "-",
+                "-",
+            )
+            for part, spent in [*cpu_ms.items(), ("total", sum(cpu_ms.values()))]
+        ]
+        + [("(bare total)", "-", f"{sum(raw_cpu_ms.values()):.2f}", "-")],
+    )
     return {
         "B2": {
             "value": round(rate, 1),
@@ -253,6 +309,10 @@ def run(
             "p50_ms": round(median(lat), 2),
             "p99_ms": round(percentile(lat, 0.99), 2),
             "half_rate_p99_ms": round(percentile(half, 0.99), 2),
+            "cpu_ms_per_request": {k: round(v, 3) for k, v in cpu_ms.items()},
+            "baseline_cpu_ms_per_request": {
+                k: round(v, 3) for k, v in raw_cpu_ms.items()
+            },
         },
         "B6": {"serve_after_b2_mb": round(memory, 1), "unit": "MiB peak RSS"},
     }
