@@ -35,6 +35,7 @@ from domain.users import Role, User
 
 ALGORITHM = "HS256"
 TOKEN_LIFETIME = timedelta(hours=1)
+MAX_VERIFIED_TOKENS = 10_000
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 USER_CACHE_SECONDS = 1.0
 """How long another process may keep serving a user as it was before a change."""
@@ -77,14 +78,25 @@ class Caller:
 
 
 class Tokens:
-    """Issue and check access tokens."""
+    """Issue and check access tokens.
 
-    def __init__(self, secret_key: str) -> None:
+    A token whose signature checked out is remembered with its expiry, so the next
+    request with the very same text skips decoding and the HMAC (a fifth of the
+    API's work on a small command); it still stops working when it expires. At
+    most ``MAX_VERIFIED_TOKENS`` are remembered: a flood of valid tokens empties
+    the memory, never grows it, and invalid ones are never remembered.
+    """
+
+    def __init__(
+        self, secret_key: str, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self._key = secret_key
+        self._clock = clock
+        self._verified: dict[str, tuple[float, Caller]] = {}
 
     def issue(self, user_id: UUID, reseller_id: UUID, role: Role) -> tuple[str, int]:
         """A signed token and its lifetime in seconds."""
-        now = datetime.now(UTC)
+        now = datetime.fromtimestamp(self._clock(), UTC)
         claims = {
             "sub": str(user_id),
             "rid": str(reseller_id),
@@ -97,6 +109,9 @@ class Tokens:
 
     def check(self, token: str) -> Caller:
         """The caller a valid token names, or a 401 problem."""
+        known = self._verified.get(token)
+        if known is not None and known[0] > self._clock():
+            return known[1]
         try:
             claims = jwt.decode(
                 token,
@@ -104,11 +119,18 @@ class Tokens:
                 algorithms=[ALGORITHM],
                 options={"require": ["sub", "rid", "role", "exp"]},
             )
-            return Caller(
+            caller = Caller(
                 UUID(claims["sub"]), UUID(claims["rid"]), Role(claims["role"])
             )
-        except (jwt.PyJWTError, ValueError, KeyError):
+            expires = float(claims["exp"])
+        except (jwt.PyJWTError, ValueError, KeyError, TypeError):
             raise unauthorized("the access token is invalid or expired") from None
+        if expires <= self._clock():  # PyJWT reads its own clock
+            raise unauthorized("the access token is invalid or expired")
+        if len(self._verified) >= MAX_VERIFIED_TOKENS:
+            self._verified.clear()
+        self._verified[token] = (expires, caller)
+        return caller
 
 
 @dataclass(frozen=True)
@@ -220,7 +242,9 @@ def _admit(
 def allow(*roles: Role) -> object:
     """A dependency that lets only ``roles`` through (403 for the others)."""
 
-    def check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    # Async, like every cheap dependency: FastAPI runs a sync one in a worker
+    # thread, two thread switches per request for a comparison.
+    async def check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
         if caller.role not in roles:
             allowed = ", ".join(role.value for role in roles)
             msg = f"this needs one of the roles: {allowed}"

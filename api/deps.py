@@ -88,20 +88,29 @@ class DecimalJSONRoute(APIRoute):
         return parse_then_handle
 
 
-def get_container(request: Request) -> Container:
+def container_of(request: Request) -> Container:
     """The process's wired service."""
     container: Container = request.app.state.container
     return container
 
 
-def get_ledger(request: Request) -> Ledger:
+# The dependencies are async because they only read what the app holds: FastAPI
+# runs a sync dependency in a worker thread, two thread switches per request each.
+
+
+async def get_container(request: Request) -> Container:
+    """The process's wired service."""
+    return container_of(request)
+
+
+async def get_ledger(request: Request) -> Ledger:
     """The write side."""
-    return get_container(request).ledger
+    return container_of(request).ledger
 
 
-def get_views(request: Request) -> ReadModels:
+async def get_views(request: Request) -> ReadModels:
     """The read side."""
-    return get_container(request).read_models
+    return container_of(request).read_models
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
@@ -131,11 +140,11 @@ async def await_after(
     """Read-your-writes: 409 beyond the head, else wait (503 after 5 s)."""
     if after is None:
         return None
-    views = get_views(request)
+    views = container_of(request).read_models
     if min(views.watcher.positions.values(), default=0) >= after:
         return after
     deadline = time.monotonic() + AFTER_TIMEOUT_SECONDS
-    recorder = get_ledger(request).recorder
+    recorder = container_of(request).ledger.recorder
     threads = _waiting_threads()
     head = await anyio.to_thread.run_sync(recorder.max_notification_id, limiter=threads)
     if after > (head or 0):
