@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -42,7 +43,7 @@ from application.webhooks import WebhookReceiver
 from projections.followers import ProcessFollower, ProjectionRunner, Reactor
 from projections.outbox import OutboxFollower
 from projections.read_models import ReadModels
-from projections.reader import EventReader
+from projections.reader import EventReader, RecentEvents
 
 
 class Worker(Protocol):
@@ -221,9 +222,20 @@ def daily_jobs(container: Container) -> list[DailyJob]:
     ]
 
 
+_recent_events: weakref.WeakKeyDictionary[Ledger, RecentEvents] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def reader_of(ledger: Ledger) -> EventReader:
-    """A reader of the ledger's log for views and processes."""
-    return EventReader(ledger.recorder, ledger.mapper)
+    """A reader of the ledger's log for views and processes.
+
+    The readers of one ledger share the events lately decoded (``RecentEvents``).
+    """
+    recent = _recent_events.get(ledger)
+    if recent is None:
+        recent = _recent_events[ledger] = RecentEvents()
+    return EventReader(ledger.recorder, ledger.mapper, recent)
 
 
 def build_ledger(settings: Settings, database_url: str) -> Ledger:

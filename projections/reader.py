@@ -62,12 +62,62 @@ class Undecodable:
         raise self.error
 
 
-class EventReader:
-    """Decoded events of the ledger's log, by position."""
+RECENT_EVENTS = 4096
 
-    def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[UUID]) -> None:
+
+class RecentEvents:
+    """Events lately decoded in this process, by position, for all its readers.
+
+    The views' runner and each process follower read the same new events one
+    after another, and decoding them is most of what reading costs; with this,
+    the first reader decodes an event and the others take it. Decoded events are
+    frozen and only read, so one object serves them all. An entry is used only
+    for the stored event it was decoded from (same originator and version). The
+    newest ``size`` events are kept.
+    """
+
+    def __init__(self, size: int = RECENT_EVENTS) -> None:
+        self._size = size
+        self._events: dict[int, tuple[UUID | str, int, Event]] = {}
+        self._guard = threading.Lock()
+
+    def get(self, position: int, stored: StoredEvent) -> Event | None:
+        """The event decoded from ``stored`` at ``position``, if kept."""
+        kept = self._events.get(position)
+        if kept is None or kept[:2] != (
+            stored.originator_id,
+            stored.originator_version,
+        ):
+            return None
+        return kept[2]
+
+    def put(self, position: int, stored: StoredEvent, event: Event) -> None:
+        """Keep ``event``, decoded from ``stored`` at ``position``."""
+        with self._guard:
+            self._events[position] = (
+                stored.originator_id,
+                stored.originator_version,
+                event,
+            )
+            while len(self._events) > self._size:
+                del self._events[next(iter(self._events))]  # the oldest kept
+
+
+class EventReader:
+    """Decoded events of the ledger's log, by position.
+
+    Readers given the same ``recent`` share what each decodes (``RecentEvents``).
+    """
+
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        mapper: Mapper[UUID],
+        recent: RecentEvents | None = None,
+    ) -> None:
         self.recorder = recorder
         self.mapper = mapper
+        self.recent = recent
 
     def read(self, after: int, limit: int = BATCH_SIZE) -> Batch:
         """Up to ``limit`` events after position ``after``, in order."""
@@ -75,10 +125,15 @@ class EventReader:
             start=after, limit=limit, inclusive_of_start=False
         )
         to_event = self.mapper.to_domain_event
+        recent = self.recent
 
-        def decoded(notification: StoredEvent) -> Event:
+        def decoded(position: int, notification: StoredEvent) -> Event:
+            if recent is not None:
+                kept = recent.get(position, notification)
+                if kept is not None:
+                    return kept
             try:
-                return to_event(notification)
+                event = to_event(notification)
             except Exception as error:  # noqa: BLE001 - set aside by who meets it
                 return Undecodable(
                     notification.originator_id,
@@ -86,8 +141,11 @@ class EventReader:
                     notification.topic,
                     error,
                 )
+            if recent is not None:
+                recent.put(position, notification, event)
+            return event
 
-        return [(n.id, decoded(n)) for n in notifications]
+        return [(n.id, decoded(n.id, n)) for n in notifications]
 
     def raw_log(self) -> RawLog | None:
         """The fast reader of this log, or None where only the library can read it."""
