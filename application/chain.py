@@ -72,10 +72,15 @@ BEGIN
     -- Writers one at a time, so positions are committed in order and every
     -- insert below reads its tenant's true head.
     LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE;
+    -- Each read aggregate's latest version, one index probe each. (Not a join:
+    -- the cached generic plan of ``EXISTS (… JOIN events …)`` hash-joins a
+    -- sequential scan of the whole log, under the lock, on every append.)
     IF EXISTS (
         SELECT 1 FROM unnest(read_ids, read_versions) AS r(id, version)
-        JOIN {schema}.{events} e
-        ON e.originator_id = r.id AND e.originator_version > r.version
+        WHERE (
+            SELECT max(e.originator_version) FROM {schema}.{events} e
+            WHERE e.originator_id = r.id
+        ) > r.version
     ) THEN
         RETURN '{{}}';  -- an aggregate the command read moved on: store nothing
     END IF;
