@@ -7,6 +7,7 @@ from datetime import timedelta
 from uuid import UUID
 
 import pytest
+from eventsourcing.application import project_aggregate
 
 from application.ledger import Ledger
 from domain.errors import (
@@ -155,3 +156,21 @@ def test_the_sequence_is_snapshotted_so_loading_it_stays_short(ledger: Ledger) -
     reseller = ledger.get_reseller(reseller_id)
     assert reseller.last_invoice_code == 120
     assert reseller.version == 121
+
+
+def test_a_snapshot_taken_on_save_is_the_state_its_events_replay_to(
+    ledger: Ledger,
+) -> None:
+    """The snapshot comes from the reseller just saved, not from a reload."""
+    reseller_id = a_reseller(ledger).reseller.id
+    client = a_billable_client(ledger, reseller_id)
+    for _ in range(100):
+        an_invoice(ledger, reseller_id, client.id)
+    assert ledger.snapshots is not None
+    (snapshot,) = ledger.snapshots.get(reseller_id, desc=True, limit=1)
+    assert snapshot.originator_version == 100
+    replayed = project_aggregate(None, ledger.events.get(reseller_id, lte=100))
+    restored = project_aggregate(None, [snapshot])
+    assert replayed is not None
+    assert restored is not None
+    assert vars(restored) == vars(replayed)
