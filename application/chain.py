@@ -233,7 +233,7 @@ class ChainedRecorder(PostgresApplicationRecorder):
 
     def _append_query(
         self,
-        conn: Connection[DictRow],
+        conn: Connection[Any],
         stored_events: Sequence[StoredEvent],
         expected: Mapping[UUID, int],
     ) -> str:

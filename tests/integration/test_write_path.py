@@ -212,6 +212,51 @@ def test_an_append_stores_any_topic_and_state_exactly_and_chains_each_tenant(
         assert (verification.events, verification.head) == (len(mine), head.hex())
 
 
+def test_the_version_check_probes_the_log_by_index_whatever_its_size(
+    fresh_ledger: Ledger, fresh_database: str
+) -> None:
+    """Its plan, cached generic inside the function, reads no more than the read
+    aggregates' latest rows: never a scan of the log, which would hold the table
+    lock for longer with every event stored."""
+    recorder = fresh_ledger.recorder
+    assert isinstance(recorder, ChainedRecorder)
+    read = uuid4()
+    recorder.insert_events([StoredEvent(read, 1, "t", b"{}")])
+    # A log like the ledger's: a few long-lived aggregates (resellers) with
+    # thousands of versions each.
+    busy = [uuid4() for _ in range(3)]
+    recorder.insert_events(
+        [
+            StoredEvent(aggregate, version, "t", b"x" * 500)
+            for aggregate in busy
+            for version in range(1, 1001)
+        ]
+    )
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute("ANALYZE ledger_events")
+        try:
+            conn.execute("LOAD 'auto_explain'")
+        except psycopg.Error:
+            pytest.skip("auto_explain is not installed on this server")
+        for setting, value in {
+            "log_min_duration": "0",
+            "log_nested_statements": "on",
+            "log_level": "notice",
+            "log_format": "json",
+        }.items():
+            conn.execute(f"SET auto_explain.{setting} = '{value}'")
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        plans: list[str] = []
+        conn.add_notice_handler(
+            lambda notice: plans.append(notice.message_primary or "")
+        )
+        new = StoredEvent(uuid4(), 1, "t", b"{}")
+        conn.execute(recorder._append_query(conn, [new], {read: 1}))
+    checks = [plan for plan in plans if "read_versions" in plan]
+    assert checks, plans
+    assert all("Seq Scan" not in plan for plan in checks), checks
+
+
 def test_a_conflicting_append_leaves_the_connection_usable(
     fresh_ledger: Ledger,
 ) -> None:
