@@ -33,6 +33,7 @@ from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
     LRUCache,
+    ProcessingEvent,
     project_aggregate,
 )
 from eventsourcing.domain import Snapshot
@@ -317,6 +318,33 @@ class Ledger(Application[UUID]):
         else:
             recordings = self.save(*aggregates)
         return recordings[-1].notification.id if recordings else None
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot an aggregate as just saved when the save crosses its interval.
+
+        The library reloads the aggregate at the version that is a multiple of the
+        interval (the last snapshot and the events since: a query and a replay of
+        up to an interval of events, on every hundredth issue of a reseller). The
+        aggregate just saved is the state at its own version already: that is the
+        snapshot's version, the multiple itself or, when a batch saved several of
+        its events at once, the version just past it.
+        """
+        if self.snapshots is None:
+            return
+        taken: set[UUID] = set()
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if (
+                aggregate is None
+                or interval is None
+                or event.originator_version % interval
+                or aggregate.id in taken
+            ):
+                continue
+            taken.add(aggregate.id)
+            taker = getattr(type(aggregate), "Snapshot", self.snapshot_class)
+            self.snapshots.put([taker.take(aggregate)])
 
     def _retrying(self, command: Callable[[], T]) -> T:
         """Run ``command`` again from scratch whenever its save conflicts."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.application import project_aggregate
 
 from application.ledger import Ledger
 from domain.errors import (
@@ -155,3 +156,41 @@ def test_the_sequence_is_snapshotted_so_loading_it_stays_short(ledger: Ledger) -
     reseller = ledger.get_reseller(reseller_id)
     assert reseller.last_invoice_code == 120
     assert reseller.version == 121
+
+
+def _snapshot_is_the_replay(ledger: Ledger, reseller_id: UUID, version: int) -> None:
+    assert ledger.snapshots is not None
+    (snapshot,) = ledger.snapshots.get(reseller_id, desc=True, limit=1)
+    assert snapshot.originator_version == version
+    replayed = project_aggregate(None, ledger.events.get(reseller_id, lte=version))
+    restored = project_aggregate(None, [snapshot])
+    assert replayed is not None
+    assert restored is not None
+    assert vars(restored) == vars(replayed)
+
+
+def test_a_snapshot_taken_on_save_is_the_state_its_events_replay_to(
+    ledger: Ledger,
+) -> None:
+    """The snapshot comes from the reseller just saved, not from a reload."""
+    reseller_id = a_reseller(ledger).reseller.id
+    client = a_billable_client(ledger, reseller_id)
+    for _ in range(100):
+        an_invoice(ledger, reseller_id, client.id)
+    _snapshot_is_the_replay(ledger, reseller_id, 100)
+
+
+def test_a_save_past_the_interval_snapshots_the_version_it_saved(
+    ledger: Ledger,
+) -> None:
+    """A batch that crosses version 100 is snapshotted as saved, at 103."""
+    reseller_id = a_reseller(ledger).reseller.id
+    client = a_billable_client(ledger, reseller_id)
+    for _ in range(97):
+        an_invoice(ledger, reseller_id, client.id)
+    reseller = ledger.get_reseller(reseller_id)
+    assert reseller.version == 98
+    for _ in range(5):
+        reseller.assign_invoice_code(uuid4())
+    ledger.save(reseller)
+    _snapshot_is_the_replay(ledger, reseller_id, 103)

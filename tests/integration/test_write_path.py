@@ -17,7 +17,15 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from application.chain import ChainedRecorder, audit_tenant
+from application.actors import TenantStoredEvent
+from application.chain import (
+    GENESIS,
+    ChainedRecorder,
+    audit_tenant,
+    chain_hash,
+    stored_bytes,
+    verify_tenant,
+)
 from application.ledger import ISSUES, Ledger
 from domain.errors import InvalidInputError, NoActiveContractError
 from tests.builders import a_billable_client, a_reseller, an_invoice
@@ -156,6 +164,97 @@ def test_an_append_whose_read_versions_moved_on_stores_nothing(
     assert positions is not None
     assert len(positions) == 1
     assert positions[0] > (before or 0)
+
+
+def test_an_append_stores_any_topic_and_state_exactly_and_chains_each_tenant(
+    fresh_ledger: Ledger,
+) -> None:
+    """The append's arguments are written into its SQL as literals: awkward text
+    and every byte value come back as given, and two tenants' events interleaved
+    in one append each extend their own tenant's chain, in order."""
+    recorder = fresh_ledger.recorder
+    assert isinstance(recorder, ChainedRecorder)
+    first, second = uuid4(), uuid4()
+    topics = ["it's", "back\\slash\\x00", "ção %s {}", 'quo"te,\t']
+    ids = [uuid4() for _ in topics]
+    events = [
+        TenantStoredEvent(
+            ids[number], number + 1, topic, bytes(range(256)) + topic.encode(), tenant
+        )
+        for number, (topic, tenant) in enumerate(
+            zip(topics, [first, second, first, first], strict=True)
+        )
+    ]
+    positions = recorder.insert_events(events[:1])
+    assert positions is not None
+    more = recorder.insert_events(events[1:])
+    assert more is not None
+    assert len(more) == 3
+    for event in events:
+        (stored,) = recorder.select_events(event.originator_id)
+        assert (stored.topic, stored.state) == (event.topic, event.state)
+        assert stored.originator_version == event.originator_version
+    for tenant, mine in ((first, [0, 2, 3]), (second, [1])):
+        head = GENESIS
+        for index in mine:
+            event = events[index]
+            head = chain_hash(
+                head,
+                stored_bytes(
+                    ids[index],
+                    event.originator_version,
+                    event.topic,
+                    event.state,
+                ),
+            )
+        verification = verify_tenant(recorder, tenant)
+        assert verification.ok, verification.problem
+        assert (verification.events, verification.head) == (len(mine), head.hex())
+
+
+def test_the_version_check_probes_the_log_by_index_whatever_its_size(
+    fresh_ledger: Ledger, fresh_database: str
+) -> None:
+    """Its plan, cached generic inside the function, reads no more than the read
+    aggregates' latest rows: never a scan of the log, which would hold the table
+    lock for longer with every event stored."""
+    recorder = fresh_ledger.recorder
+    assert isinstance(recorder, ChainedRecorder)
+    read = uuid4()
+    recorder.insert_events([StoredEvent(read, 1, "t", b"{}")])
+    # A log like the ledger's: a few long-lived aggregates (resellers) with
+    # thousands of versions each.
+    busy = [uuid4() for _ in range(3)]
+    recorder.insert_events(
+        [
+            StoredEvent(aggregate, version, "t", b"x" * 500)
+            for aggregate in busy
+            for version in range(1, 1001)
+        ]
+    )
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute("ANALYZE ledger_events")
+        try:
+            conn.execute("LOAD 'auto_explain'")
+        except psycopg.Error:
+            pytest.skip("auto_explain is not installed on this server")
+        for setting, value in {
+            "log_min_duration": "0",
+            "log_nested_statements": "on",
+            "log_level": "notice",
+            "log_format": "json",
+        }.items():
+            conn.execute(f"SET auto_explain.{setting} = '{value}'")
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        plans: list[str] = []
+        conn.add_notice_handler(
+            lambda notice: plans.append(notice.message_primary or "")
+        )
+        new = StoredEvent(uuid4(), 1, "t", b"{}")
+        conn.execute(recorder._append_query(conn, [new], {read: 1}))
+    checks = [plan for plan in plans if "read_versions" in plan]
+    assert checks, plans
+    assert all("Seq Scan" not in plan for plan in checks), checks
 
 
 def test_a_conflicting_append_leaves_the_connection_usable(
