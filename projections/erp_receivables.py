@@ -179,6 +179,8 @@ AGING_BUCKETS = (
     ("days_over_90", "d > 90"),
 )
 """Aging buckets by ``d``, the days past due on the report date."""
+MANY_NAMES = 500
+"""Up to this many matching names, a customer filter is an array of their ids."""
 _OPEN = sql.Literal(ReceivableSituation.OPEN)
 _OVERDUE = sql.SQL("(r.situation = {} AND r.due_date < %s)").format(_OPEN)
 """Whether an item is overdue on the date given as parameter."""
@@ -424,30 +426,39 @@ class ErpReceivables(KeepsClientNames, View):
         add_filters(conditions, params, simple)
         if customer:
             match, value = customer_match(customer, "r")
+            values: list[Any] = [value]
             if not isinstance(value, UUID):
-                # The tenant's matching names first, then their items by id: one
-                # customer's come in the page's order from its index, and their
-                # totals from the index alone.
-                ids = [
-                    row["id"]
-                    for row in self.fetch_all(
-                        sql.SQL(
-                            "SELECT n.id FROM {}.client_names n"
-                            " WHERE n.reseller_id = %s AND n.search LIKE %s"
-                        ).format(sql.Identifier(self.schema)),
-                        [reseller_id, value],
-                    )
-                ]
-                match = sql.SQL(
-                    "r.customer_id = %s" if len(ids) == 1 else "r.customer_id = ANY(%s)"
-                )
-                value = ids[0] if len(ids) == 1 else ids
+                match, values = self._customers_named(reseller_id, str(value))
             conditions.append(match)
-            params.append(value)
+            params.extend(values)
         if overdue is not None:
             conditions.append(_OVERDUE if overdue else sql.SQL("NOT ") + _OVERDUE)
             params.append(today)
         return _Filters(conditions, params)
+
+    def _customers_named(
+        self, reseller_id: UUID, pattern: str
+    ) -> tuple[sql.Composable, list[Any]]:
+        """A condition on ``r.customer_id`` for the tenant's names like ``pattern``.
+
+        The names are looked up first and the items then found by id: one
+        customer's come in the page's order from its index, with their totals from
+        the index alone. A pattern that matches very many names (``"a"``) stays a
+        subquery rather than a huge array.
+        """
+        names = sql.SQL(
+            "SELECT n.id FROM {}.client_names n"
+            " WHERE n.reseller_id = %s AND n.search LIKE %s"
+        ).format(sql.Identifier(self.schema))
+        found = self.fetch_all(
+            names + sql.SQL(" LIMIT %s"), [reseller_id, pattern, MANY_NAMES + 1]
+        )
+        ids = [row["id"] for row in found]
+        if len(ids) == 1:
+            return sql.SQL("r.customer_id = %s"), ids
+        if len(ids) <= MANY_NAMES:
+            return sql.SQL("r.customer_id = ANY(%s)"), [ids]
+        return sql.SQL("r.customer_id IN ({})").format(names), [reseller_id, pattern]
 
     def query(
         self,

@@ -22,6 +22,8 @@ from psycopg_pool import ConnectionPool
 
 from domain.invoices import SAO_PAULO
 from domain.vocabulary import ReceivableSituation
+from projections import erp_receivables
+from projections.common import CLIENT_NAMES
 from projections.erp_receivables import (
     RECEIVABLE_TOTALS,
     RECEIVABLES,
@@ -29,6 +31,7 @@ from projections.erp_receivables import (
 )
 from projections.followers import create_views
 from projections.store import Rows
+from projections.view import fold
 
 SCHEMA = ErpReceivables.live_schema()
 TODAY = datetime.now(SAO_PAULO).date()
@@ -254,3 +257,57 @@ def test_the_query_answers_the_same_totals_from_them_as_from_the_items(
                 )
             ), filters
             assert summed["count"] > 0, filters
+
+
+@pytest.mark.parametrize("many_names", [500, 1])
+def test_a_customer_name_finds_the_items_of_every_customer_it_matches(
+    conn: psycopg.Connection[Any],
+    fresh_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    many_names: int,
+) -> None:
+    """One name (by id), a few (an array of ids) or many (a subquery): same items."""
+    monkeypatch.setattr(erp_receivables, "MANY_NAMES", many_names)
+    reseller_id, other = uuid4(), uuid4()
+    customers = {"Ana Lima": uuid4(), "Ana Souza": uuid4(), "Bruno Dias": uuid4()}
+    with conn.transaction(), conn.cursor() as cursor:
+        rows = Rows(SCHEMA, cursor)
+        for name, customer_id in customers.items():
+            rows.put(
+                CLIENT_NAMES,
+                {
+                    "id": customer_id,
+                    "reseller_id": reseller_id,
+                    "name": name,
+                    "search": fold(name),
+                },
+            )
+        # Another tenant's "Ana" is never found.
+        rows.put(
+            CLIENT_NAMES,
+            {"id": uuid4(), "reseller_id": other, "name": "Ana", "search": "ana"},
+        )
+        for code, customer_id in enumerate(
+            [*customers.values(), *customers.values()], start=1
+        ):
+            rows.put(
+                RECEIVABLES,
+                an_item(reseller_id, code, 100 * code, code)
+                | {"customer_id": customer_id},
+            )
+        rows.flush([CLIENT_NAMES, RECEIVABLES])
+    with ConnectionPool(fresh_database, min_size=1, max_size=1) as pool:
+        view = ErpReceivables(pool)
+
+        def found(customer: str) -> tuple[set[UUID], int]:
+            page = view.query(reseller_id, TODAY, customer=customer)
+            assert page.totals["count"] == len(page.items)
+            return {row["customer_id"] for row in page.items}, page.totals["amount"]
+
+        assert found("bruno") == ({customers["Bruno Dias"]}, 300 + 600)
+        assert found("ANA") == (
+            {customers["Ana Lima"], customers["Ana Souza"]},
+            100 + 200 + 400 + 500,
+        )
+        assert found("zzz") == (set(), 0)
+        assert found(str(customers["Ana Lima"])) == ({customers["Ana Lima"]}, 500)
