@@ -104,7 +104,9 @@ class ChargeRegistration:
             self._refused(invoice.id, _reason(f"the charge cannot be encoded: {error}"))
             return
         self._record(lambda: self.ledger.record_registration(invoice.id, charge))
-        self.ledger.mark_overdue(invoice.id, self.ledger.today())
+        today = self.ledger.today()
+        if invoice.due_date < today:  # else marking it would load it for nothing
+            self.ledger.mark_overdue(invoice.id, today)
 
     def _refused(self, invoice_id: UUID, reason: str) -> None:
         self._record(
