@@ -1173,21 +1173,35 @@ class Ledger(Application[UUID]):
         return invoice
 
     def _change_invoice(
-        self, invoice_id: UUID, change: Callable[[Invoice], None]
+        self,
+        invoice_id: UUID,
+        change: Callable[[Invoice], None],
+        loaded: Invoice | None = None,
     ) -> Recorded[Invoice]:
+        """Change the invoice and save it, again from a fresh load on a conflict.
+
+        ``loaded`` is the caller's own copy, just loaded: the first attempt changes
+        it rather than loading the invoice once more (a stale copy conflicts on
+        its version when saved, and the retry loads it afresh).
+        """
+        first = [loaded] if loaded is not None and loaded.id == invoice_id else []
+
         def command() -> Recorded[Invoice]:
-            invoice = self.find_invoice(invoice_id)
+            invoice = first.pop() if first else self.find_invoice(invoice_id)
             change(invoice)
             return Recorded(invoice, self._save_all(invoice))
 
         return self._retrying(command)
 
     def record_registration(
-        self, invoice_id: UUID, charge: Charge
+        self, invoice_id: UUID, charge: Charge, *, loaded: Invoice | None = None
     ) -> Recorded[Invoice]:
-        """The partner registered the charge: the invoice awaits payment."""
+        """The partner registered the charge: the invoice awaits payment.
+
+        ``loaded``: the caller's own copy of the invoice, if it just loaded one.
+        """
         return self._change_invoice(
-            invoice_id, lambda invoice: invoice.register(charge)
+            invoice_id, lambda invoice: invoice.register(charge), loaded
         )
 
     def record_registration_failure(

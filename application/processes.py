@@ -103,7 +103,9 @@ class ChargeRegistration:
             # transliterated, say): trying again would fail the same way forever.
             self._refused(invoice.id, _reason(f"the charge cannot be encoded: {error}"))
             return
-        self._record(lambda: self.ledger.record_registration(invoice.id, charge))
+        self._record(
+            lambda: self.ledger.record_registration(invoice.id, charge, loaded=invoice)
+        )
         today = self.ledger.today()
         if invoice.due_date < today:  # else marking it would load it for nothing
             self.ledger.mark_overdue(invoice.id, today)

@@ -27,8 +27,15 @@ from application.chain import (
     verify_tenant,
 )
 from application.ledger import ISSUES, Ledger
-from domain.errors import InvalidInputError, NoActiveContractError
+from domain.errors import (
+    InvalidInputError,
+    InvalidTransitionError,
+    NoActiveContractError,
+)
+from domain.invoices import Charge, InvoiceStatus
 from tests.builders import a_billable_client, a_reseller, an_invoice
+
+A_CHARGE = Charge("ch_1", "001", "00000000001", "0" * 44, "0" * 47, "pix")
 
 
 def test_an_issue_from_a_stale_cache_is_refused_when_the_contract_moved_on(
@@ -268,6 +275,27 @@ def test_a_conflicting_append_leaves_the_connection_usable(
         with pytest.raises(IntegrityError):
             recorder.insert_events([event])
     assert recorder.insert_events([StoredEvent(uuid4(), 1, "t", b"{}")])
+
+
+def test_a_registration_on_a_copy_loaded_before_a_cancel_is_refused(
+    ledger: Ledger,
+) -> None:
+    """The process's own copy saves only if nothing changed the invoice since."""
+    reseller_id = a_reseller(ledger).reseller.id
+    client = a_billable_client(ledger, reseller_id)
+    fresh = an_invoice(ledger, reseller_id, client.id, 1000)
+    copy = ledger.find_invoice(fresh.id)
+    registered = ledger.record_registration(fresh.id, A_CHARGE, loaded=copy)
+    assert registered.aggregate is copy  # the copy itself, no second load
+    assert ledger.find_invoice(fresh.id).status is InvoiceStatus.AWAITING_PAYMENT
+
+    late = an_invoice(ledger, reseller_id, client.id, 2000)
+    stale = ledger.find_invoice(late.id)
+    ledger.cancel_invoice(reseller_id, late.id, "desistiu")
+    with pytest.raises(InvalidTransitionError):
+        # Saved from the stale copy it conflicts; reloaded, it is cancelled.
+        ledger.record_registration(late.id, A_CHARGE, loaded=stale)
+    assert ledger.find_invoice(late.id).status is InvoiceStatus.CANCELLED
 
 
 def _transactions_of(ledger: Ledger, reseller_ids: list[UUID]) -> int:
