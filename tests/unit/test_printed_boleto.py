@@ -34,7 +34,7 @@ from domain.boleto import (
 from domain.documents import format_document
 from tests.unit.test_printable_invoice import BARCODE, EMV, LINE, a_document
 
-_RECT = re.compile(r'<rect x="(\d+)" y="0" width="(\d+)"')
+_BAR = re.compile(r"M(\d+) 0h(\d+)v")
 
 
 def a_boleto(**overrides: object) -> object:
@@ -51,7 +51,7 @@ def a_boleto(**overrides: object) -> object:
 
 def decode_svg(svg: str) -> str:
     """Read the digits back from the bars and gaps of a rendered ITF barcode."""
-    bars = [(int(x), int(w)) for x, w in _RECT.findall(svg)]
+    bars = [(int(x), int(w)) for x, w in _BAR.findall(svg)]
     widths: list[int] = []
     for (x, width), following in zip(bars, [*bars[1:], None], strict=True):
         widths.append(width)
