@@ -182,11 +182,13 @@ class Follower:
             while not self._stopping.is_set():
                 self.acquire(conn)
                 self.catch_up(conn)
+                woken = False
                 for _ in listener.notifies(
                     timeout=self.pacing.check_interval_seconds, stop_after=1
                 ):
-                    pass
-                listener.execute("SELECT 1")  # notice a dead listener promptly
+                    woken = True
+                if not woken:  # a notification shows the listener alive
+                    listener.execute("SELECT 1")  # notice a dead listener promptly
 
     def try_lock(self, conn: psycopg.Connection[Any], name: str, key: int) -> None:
         """Own ``name`` if its advisory lock is free (session-long)."""
