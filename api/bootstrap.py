@@ -40,7 +40,12 @@ from application.processes import (
     run_daily,
 )
 from application.webhooks import WebhookReceiver
-from projections.followers import ProcessFollower, ProjectionRunner, Reactor
+from projections.followers import (
+    ProcessFollower,
+    ProjectionRunner,
+    Reactor,
+    ViewsFirst,
+)
 from projections.outbox import OutboxFollower
 from projections.read_models import ReadModels
 from projections.reader import EventReader, RecentEvents
@@ -314,15 +319,20 @@ def background_workers(container: Container) -> list[Worker]:
     """The views' runner, the processes, the daily sweep and webhook delivery."""
     ledger, url = container.ledger, container.database_url
     workers: list[Worker] = []
+    gate: ViewsFirst | None = None
     if container.runner is not None:
         workers.append(container.runner)
+        gate = container.runner.views_first = ViewsFirst()
     # ``ledger serve`` may have its own ``ledger mail`` child mail the notices
     # (rendering a PDF each is CPU the API's requests would wait behind).
     mailer = not container.settings.mailer_elsewhere
-    workers += [
+    followers = [
         ProcessFollower(reader_of(ledger), url, reactor)
         for reactor in processes(container, mailer=mailer)
     ]
+    for follower in followers:
+        follower.views_first = gate
+    workers += followers
     jobs = daily_jobs(container)
     workers.append(
         Periodic(
@@ -333,7 +343,11 @@ def background_workers(container: Container) -> list[Worker]:
     )
     if container.delivery is not None:
         workers.append(container.delivery)
-    workers += outbound_workers(container)
+    outbound = outbound_workers(container)
+    for worker in outbound:
+        if isinstance(worker, OutboxFollower):
+            worker.views_first = gate
+    workers += outbound
     return workers
 
 

@@ -7,8 +7,13 @@ INSERT + NOTIFY round trip (bench.live).
 
 The samples are taken twice: on a quiet server, and while another tenant issues
 invoices over HTTP at half the rate eight clients reach on the same server (B2 at
-half rate, measured first for a few seconds), each of which the server registers
-with the partner and mails with its PDF.
+half rate, measured first for a few seconds), each of which is registered with the
+partner and mailed with its PDF.
+
+The service runs in the production shape, as in B2 (``docker-compose.yml``): the API
+(``ledger serve`` with ``LEDGER_RUN_PROJECTIONS=false``) beside a ``ledger project``
+that keeps the views and runs the processes, its mailer in a ``ledger mail`` child.
+``--single`` runs one ``ledger serve`` with the views and processes instead.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +42,7 @@ from bench.common import (
     scratch_database,
     show,
 )
-from bench.http import HALF_RATE_WARMUP, closed_loop, issuing
+from bench.http import HALF_RATE_WARMUP, closed_loop, issuing, projector
 from bench.live import raw_notify_round_trips
 from tests.e2e.conftest import SECRETS, Session, new_tenant
 from tests.e2e.server import server_process
@@ -135,12 +140,21 @@ def settle(
     return latencies
 
 
-def run(samples: int, tmp: Path) -> dict[str, Any]:
+def run(samples: int, tmp: Path, *, single: bool = False) -> dict[str, Any]:
     """Latencies of settlement through every view, beside the raw round trip."""
     with scratch_database() as url:
         raw = raw_notify_round_trips(url, samples)
-        env = {"DATABASE_URL": url, **SECRETS, "LEDGER_DATA_DIR": str(tmp / "data")}
-        with server_process(env, tmp / "serve.log") as (base_url, _process):
+        env = {
+            "DATABASE_URL": url,
+            **SECRETS,
+            "LEDGER_DATA_DIR": str(tmp / "data"),
+            "LEDGER_RUN_PROJECTIONS": "true" if single else "false",
+        }
+        # The server first: it creates the service's tables (see bench.http).
+        with (
+            server_process(env, tmp / "serve.log") as (base_url, _process),
+            nullcontext() if single else projector(env, tmp / "project.log"),
+        ):
             session = new_tenant(base_url)
             client = session.billable_client()
             invoices = [
@@ -153,9 +167,10 @@ def run(samples: int, tmp: Path) -> dict[str, Any]:
             quiet = settle(base_url, session, invoices[: samples // 2])
             with issuing_in_background(base_url) as load_rate:
                 latencies = settle(base_url, session, invoices[samples // 2 :])
+    shape = "one ledger serve" if single else "serve + ledger project"
     show(
         f"B4 webhook → all views paid ({samples // 2} payments quiet,"
-        f" {samples - samples // 2} while issuing {load_rate:,.0f}/s)",
+        f" {samples - samples // 2} while issuing {load_rate:,.0f}/s; {shape})",
         [
             (
                 "quiet p50 / p99 ms",
@@ -178,6 +193,7 @@ def run(samples: int, tmp: Path) -> dict[str, Any]:
         ],
     )
     return {
+        "shape": shape,
         "load_invoices_per_s": round(load_rate, 1),
         "quiet_p50_ms": round(median(quiet), 2),
         "quiet_p99_ms": round(percentile(quiet, 0.99), 2),
@@ -192,9 +208,15 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m bench.webhook [--samples N]``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument(
+        "--single",
+        action="store_true",
+        help="one ledger serve with the views and processes (recorded as B4-single)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        record("B4", run(args.samples, Path(tmp)))
+        figures = run(args.samples, Path(tmp), single=args.single)
+    record("B4-single" if args.single else "B4", figures)
 
 
 if __name__ == "__main__":

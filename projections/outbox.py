@@ -73,6 +73,8 @@ class OutboxFollower(NamedProcessFollower):
             batch = self.reader.read(after, BATCH_SIZE)
             if not batch:
                 return
+            if self.views_first is not None:
+                self.views_first.wait()
             queued = 0
             with conn.transaction(), conn.cursor() as cursor:
                 if tracking.position_of(cursor, self.schema, lock=True) != after:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg import Cursor, sql
+from psycopg import Cursor, pq, sql
 from psycopg.rows import dict_row
 
 Row = dict[str, Any]
@@ -356,6 +356,14 @@ class Rows:
 
     def prefetch(self, wanted: Iterable[tuple[Table, object]]) -> None:
         """Load, with one query per table, every wanted row not cached yet."""
+        self.receive(self.request(wanted))
+
+    def request(self, wanted: Iterable[tuple[Table, object]]) -> list[Pending]:
+        """Send one query per table for the wanted rows not cached yet.
+
+        ``receive`` reads their results. In pipeline mode the queries go with
+        whatever else is sent before the next sync, in one round trip.
+        """
         missing: dict[str, tuple[Table, set[object]]] = {}
         for table, key in wanted:
             if (table.name, key) in self.cache:
@@ -364,12 +372,25 @@ class Rows:
                 self.cache[(table.name, key)] = None  # a fresh table lacks it
                 continue
             missing.setdefault(table.name, (table, set()))[1].add(key)
-        for table, keys in missing.values():
-            with self.cursor.connection.cursor(row_factory=dict_row) as cursor:
-                selected = cursor.execute(table.select_many(self.schema), (list(keys),))
-                found = {row[table.key]: row for row in selected}
-            for key in keys:
-                self.cache[(table.name, key)] = found.get(key)
+        pending: list[Pending] = []
+        try:
+            for table, keys in missing.values():
+                cursor = self.cursor.connection.cursor(row_factory=dict_row)
+                pending.append(Pending(table, keys, cursor))
+                cursor.execute(table.select_many(self.schema), (list(keys),))
+        except BaseException:
+            for query in pending:
+                query.cursor.close()
+            raise
+        return pending
+
+    def receive(self, pending: Iterable[Pending]) -> None:
+        """Cache the rows ``request`` asked for (``None`` for those absent)."""
+        for query in pending:
+            with query.cursor as cursor:
+                found = {row[query.table.key]: row for row in cursor.fetchall()}
+            for key in query.keys:
+                self.cache[(query.table.name, key)] = found.get(key)
 
     def get(self, table: Table, key: object) -> Row | None:
         """The row with ``key``, or ``None``; loaded on a cache miss."""
@@ -440,7 +461,8 @@ class Rows:
                 rows = {key: row for key, row in rows.items() if key not in new}
             if not rows:
                 continue
-            if len(rows) <= SMALL_BATCH_ROWS:
+            # COPY cannot run in pipeline mode (the live runner's small batches).
+            if len(rows) <= SMALL_BATCH_ROWS or self._pipelined():
                 arrays = [[row.get(name) for row in rows.values()] for name in names]
                 self.cursor.execute(table.upsert(self.schema), arrays)
             else:
@@ -448,3 +470,15 @@ class Rows:
         if len(self.cache) > MAX_CACHED_ROWS:
             self.cache.clear()
         return written
+
+    def _pipelined(self) -> bool:
+        return self.cursor.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A query ``Rows.request`` sent: the rows of ``table`` with these keys."""
+
+    table: Table
+    keys: set[object]
+    cursor: Cursor[Row]

@@ -47,6 +47,18 @@ def positions_of(
     With ``lock`` the rows are locked until the transaction ends, so that no other
     writer moves them meanwhile.
     """
+    return received_positions(
+        request_positions(cursor, schemas, lock=lock), len(schemas)
+    )
+
+
+def request_positions(
+    cursor: Cursor[Any], schemas: Sequence[str], *, lock: bool = False
+) -> Cursor[Any]:
+    """Send ``positions_of``'s query; ``received_positions`` reads its answer.
+
+    In pipeline mode, what is sent next goes in the same round trip.
+    """
     mode = "lock" if lock else "read"
     statement = rendered(
         ("positions", mode, *schemas),
@@ -62,10 +74,13 @@ def positions_of(
             for number, schema in enumerate(schemas)
         ),
     )
-    found = dict(
-        cursor.execute(statement, [APPLICATION_NAME] * len(schemas)).fetchall()
-    )
-    return [int(found.get(number) or 0) for number in range(len(schemas))]
+    return cursor.execute(statement, [APPLICATION_NAME] * len(schemas))
+
+
+def received_positions(cursor: Cursor[Any], count: int) -> list[int]:
+    """The positions ``request_positions`` asked ``cursor`` for, in order."""
+    found = dict(cursor.fetchall())
+    return [int(found.get(number) or 0) for number in range(count)]
 
 
 def position_of(cursor: Cursor[Any], schema: str, *, lock: bool = False) -> int:
