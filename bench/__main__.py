@@ -31,6 +31,8 @@ def main() -> None:
     billing.main(["--contracts", str(args.contracts)])
     http.main(["--seconds", str(args.seconds)])
     webhook.main(["--samples", str(min(args.samples, 100))])
+    # Also as `make run` starts it: one `ledger serve` with the views and processes.
+    webhook.main(["--samples", str(min(args.samples, 100)), "--single"])
     query.main(["--invoices", str(args.invoices), "--samples", str(args.samples)])
     live.main(["--samples", str(args.samples)])
     mail.main(["--invoices", str(args.mailed)])
