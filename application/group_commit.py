@@ -7,11 +7,18 @@ to the oldest request still queued, so no caller runs other callers' work beyond
 the one batch that carried its own request. With one caller at a time a batch holds
 one request and costs a lock and a list; with many, one transaction (one table
 lock, one WAL flush) serves the whole batch.
+
+The callers of a batch come back with their next requests just after it. A new
+leader waits for them (``LINGER_SECONDS`` at most) before it takes its batch: the
+save holds the table lock through its WAL flush, so a cycle costs about the same
+whatever the batch holds, and a batch that left them behind would be followed by
+a small one for them alone.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
@@ -58,11 +65,44 @@ class Pending(Generic[R]):
         return cast("R", self._result)
 
 
+LINGER_SECONDS = 0.002
+"""The longest a leader waits for the callers of the last batch to come back."""
+
+
 @dataclass(eq=False)
 class _Queue(Generic[P]):
     lock: threading.Lock = field(default_factory=threading.Lock)
     pending: list[P] = field(default_factory=list)
     leading: bool = False
+    callers: int = 0
+    """Callers active in the last cycle: its batch and those queued behind it."""
+    lingering: bool = False
+    arrived: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arrived = threading.Condition(self.lock)
+
+    def linger(self, most: int) -> None:
+        """Wait (briefly) until the last cycle's callers are queued again.
+
+        A batch's callers come back with their next request just after it, so
+        without this the next batch would leave them for the one after. One
+        caller at a time never waits: it was the last cycle's only caller. The
+        queue's lock is held.
+        """
+        wanted = min(self.callers, most)
+        if len(self.pending) >= wanted:
+            return
+        deadline = time.monotonic() + LINGER_SECONDS
+        self.lingering = True
+        try:
+            while len(self.pending) < wanted:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self.arrived.wait(left)
+        finally:
+            self.lingering = False
 
 
 class GroupCommit(Generic[P]):
@@ -90,12 +130,15 @@ class GroupCommit(Generic[P]):
             queue.pending.append(request)
             lead = not queue.leading
             queue.leading = True
+            if queue.lingering:
+                queue.arrived.notify()
         if not lead:
             request._woken.wait()  # noqa: SLF001 - the queue's own handshake
             if request.finished:
                 return
         # The lead: our request is the oldest queued, so it is in this batch.
         with queue.lock:
+            queue.linger(self.max_batch)
             batch = queue.pending[: self.max_batch]
             del queue.pending[: self.max_batch]
         try:
@@ -105,14 +148,20 @@ class GroupCommit(Generic[P]):
                 if not pending.finished:
                     pending.fail(error)
         finally:
-            unfinished = RuntimeError("the batch left this request without an outcome")
-            for pending in batch:
-                if not pending.finished:
-                    pending.fail(unfinished)
-                if pending is not request:
-                    pending._woken.set()  # noqa: SLF001
-            with queue.lock:
-                if queue.pending:
-                    queue.pending[0]._woken.set()  # noqa: SLF001 - hand the lead on
-                else:
-                    queue.leading = False
+            self._done(queue, batch, request)
+
+    @staticmethod
+    def _done(queue: _Queue[P], batch: list[P], leader: P) -> None:
+        """Wake the batch's callers, and hand the lead on (or give it up)."""
+        unfinished = RuntimeError("the batch left this request without an outcome")
+        for pending in batch:
+            if not pending.finished:
+                pending.fail(unfinished)
+            if pending is not leader:
+                pending._woken.set()  # noqa: SLF001
+        with queue.lock:
+            queue.callers = len(batch) + len(queue.pending)
+            if queue.pending:
+                queue.pending[0]._woken.set()  # noqa: SLF001 - hand the lead on
+            else:
+                queue.leading = False

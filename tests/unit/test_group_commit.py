@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from application import group_commit
 from application.group_commit import GroupCommit, Pending
 
 
@@ -114,3 +115,54 @@ def test_keys_do_not_wait_for_each_other() -> None:
         assert other.outcome() == 2  # while "a" is still running
         release.set()
         slow_one.result()
+
+
+def test_a_leader_waits_for_the_last_batchs_callers_to_come_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The callers of a batch come back with their next requests just after it:
+    the next leader waits for them, so they share one batch, not two."""
+    monkeypatch.setattr(group_commit, "LINGER_SECONDS", 60.0)
+    group: GroupCommit[Echo] = GroupCommit(max_batch=10)
+    batches: list[list[int]] = []
+
+    def run(batch: list[Echo]) -> None:
+        batches.append([request.value for request in batch])
+        for request in batch:
+            request.succeed(request.value)
+
+    queue = group._queue("tenant")
+    queue.callers = 3  # as after a batch of three
+    with ThreadPoolExecutor(3) as pool:
+        lead = pool.submit(group.submit, "tenant", Echo(value=0), run)
+        deadline = time.monotonic() + 10
+        while not queue.lingering:  # the leader waits for the other two
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        rest = [pool.submit(group.submit, "tenant", Echo(value=v), run) for v in (1, 2)]
+        lead.result()
+        for future in rest:
+            future.result()
+    assert batches == [[0, 1, 2]]
+    assert queue.callers == 3
+
+
+def test_a_lone_caller_never_waits_for_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One caller at a time was the last batch's only caller: it finds itself
+    queued and runs at once (with a linger of a minute, it would hang here)."""
+    monkeypatch.setattr(group_commit, "LINGER_SECONDS", 60.0)
+    group: GroupCommit[Echo] = GroupCommit(max_batch=10)
+    for value in range(3):
+        request = Echo(value=value)
+        group.submit("tenant", request, lambda batch: batch[0].succeed(7))
+        assert request.outcome() == 7
+        assert group._queue("tenant").callers == 1
+
+
+def test_callers_that_do_not_come_back_are_waited_for_only_briefly() -> None:
+    group: GroupCommit[Echo] = GroupCommit(max_batch=10)
+    group._queue("tenant").callers = 8  # a burst that has ended
+    request = Echo(value=1)
+    group.submit("tenant", request, lambda batch: batch[0].succeed(1))
+    assert request.outcome() == 1
+    assert group._queue("tenant").callers == 1  # waited once, then adjusted
