@@ -31,12 +31,17 @@ lint: $(VENV)/.installed-test ## ruff and mypy --strict
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+# The test run starts many servers, each with its `ledger mail` child, on two cores:
+# their mailers' sessions take a fair share (production's default, 10, yields to the
+# server; tests/e2e/test_mail_worker.py checks it), or a mail test waits behind them.
+TEST_ENV = LEDGER_MAIL_SESSION_NICENESS=0
+
 test: lint ## Lint, type-check and run every test
-	$(BIN)/pytest -n 2 --dist loadfile -m "not serial" $(PYTEST_ARGS)
-	$(BIN)/pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(TEST_ENV) $(BIN)/pytest -n 2 --dist loadfile -m "not serial" $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-future: $(VENV)/.installed-test ## The end-to-end tests with the clock FUTURE_DAYS ahead
-	LEDGER_CLOCK_OFFSET_DAYS=$(FUTURE_DAYS) $(BIN)/pytest -n 2 --dist loadfile tests/e2e -q \
+	$(TEST_ENV) LEDGER_CLOCK_OFFSET_DAYS=$(FUTURE_DAYS) $(BIN)/pytest -n 2 --dist loadfile tests/e2e -q \
 		$(addprefix --ignore=tests/e2e/,$(DATELESS)) $(PYTEST_ARGS)
 
 format: $(VENV)/.installed-test

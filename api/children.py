@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +133,23 @@ def stop_at_end_of_input(stopped: threading.Event) -> None:
         stopped.set()
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def lower_priority(niceness: int, session_niceness: int) -> None:
+    """Run this process at ``niceness``; its session at ``session_niceness``.
+
+    The session only if this process leads its own. The kernel's autogroups
+    (``/proc/sys/kernel/sched_autogroup_enabled``) schedule each session as one
+    group against the others, and a process's nice value
+    weighs only inside its group: a ``Child``, in a session of its own, would get
+    as much CPU as the whole session of the server that started it. Its session's
+    nice is what yields to the server. A session started from a shell is not only
+    this process's, so that one is left alone.
+    """
+    os.nice(niceness)
+    if os.getsid(0) != os.getpid():
+        return
+    try:
+        Path("/proc/self/autogroup").write_text(f"{session_niceness}\n")
+    except OSError as error:  # no autogroups here: the nice value does it all
+        log.debug("session priority unchanged: %s", error)

@@ -33,7 +33,12 @@ from api.bootstrap import (
     processes,
     reader_of,
 )
-from api.children import Child, ledger_command, stop_at_end_of_input
+from api.children import (
+    Child,
+    ledger_command,
+    lower_priority,
+    stop_at_end_of_input,
+)
 from api.database import EmbeddedPostgres
 from api.settings import Settings, SettingsError
 from application.actors import Actor, set_actor
@@ -142,7 +147,7 @@ def mail(settings: Settings, *, supervised: bool) -> int:
     on standby.
     """
     # A PDF per notice is CPU that requests and the views should get first.
-    os.nice(10)
+    lower_priority(10, settings.mail_session_niceness)
     with database(settings) as url:
         ledger = build_ledger(settings, url)
         follower = mail_follower(ledger, settings, url)

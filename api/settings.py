@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     """``ledger serve`` (with ``run_projections``) and ``ledger project`` render and
     mail notices in a child process of their own at low priority (``ledger mail``),
     off the process of the API and the views; false keeps the mailer in it."""
+    mail_session_niceness: int = Field(default=10, ge=0, le=19)
+    """How far the ``ledger mail`` child's session (its own, to the kernel's
+    autogroup scheduler) yields to the others, beside the child's nice 10: a nice
+    value weighs only inside its session. 0 lets the mailer take a fair share of the
+    machine against the server's session (the test run, where many servers and
+    their mailers share two cores, and a mail test must not wait behind them)."""
     mailer_elsewhere: bool = False
     """Set by ``ledger serve`` and ``ledger project`` when their ``ledger mail``
     child mails."""
