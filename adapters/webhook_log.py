@@ -8,8 +8,8 @@ The row is then updated with what the delivery did.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,8 +17,6 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
-
-log = logging.getLogger(__name__)
 
 MAX_HEADER_CHARS = 1024
 _COLUMNS = "id, provider, event_id, type, result, error, received_at, body"
@@ -51,6 +49,31 @@ def _delivery(row: tuple[Any, ...]) -> LoggedDelivery:
     )
 
 
+PAYLOAD_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION webhook_log_payload(body bytea) RETURNS jsonb"
+    " LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN"
+    " RETURN convert_from(body, 'UTF8')::jsonb;"
+    " EXCEPTION WHEN others THEN RETURN NULL;"  # not UTF-8, not JSON, a NUL...
+    " END $$"
+)
+"""The body as ``jsonb``, or NULL when PostgreSQL cannot store it as such."""
+
+
+@contextmanager
+def _autocommit(pool: ConnectionPool[Any]) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of ``pool`` in autocommit mode (restored when it goes back).
+
+    A single statement then costs one round trip, not three (BEGIN, it, COMMIT).
+    """
+    with pool.connection() as conn:
+        conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            if not conn.closed:  # a broken one is discarded by the pool
+                conn.autocommit = False
+
+
 class PostgresWebhookLog:
     """Every authenticated delivery: provider, headers, body and what it did."""
 
@@ -60,6 +83,8 @@ class PostgresWebhookLog:
     def create_tables(self) -> None:
         """Create the table if missing, or bring an older one up to date."""
         with self.pool.connection() as conn:
+            # Serialised: processes starting together would race on the function.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('webhook_log'))")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS webhook_log ("
                 " id bigserial PRIMARY KEY, provider text NOT NULL,"
@@ -81,6 +106,7 @@ class PostgresWebhookLog:
                 "CREATE INDEX IF NOT EXISTS webhook_log_event "
                 "ON webhook_log (provider, event_id)"
             )
+            conn.execute(PAYLOAD_FUNCTION)
 
     def keep(  # noqa: PLR0913 - the parts of one delivery
         self,
@@ -92,31 +118,34 @@ class PostgresWebhookLog:
         event_id: str | None = None,
         kind: str | None = None,
     ) -> int:
-        """Append one delivery as it came; the id of its row."""
-        with self.pool.connection() as conn:
+        """Append one delivery as it came; the id of its row.
+
+        One statement, one round trip: the payload is parsed by the server
+        (``webhook_log_payload``), and a body that is not JSON it can store is kept
+        raw, with no payload.
+        """
+        with _autocommit(self.pool) as conn:
             row = conn.execute(
                 "INSERT INTO webhook_log"
-                " (provider, event_id, type, headers, body, result)"
-                " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                (provider, event_id, kind, Jsonb(_printable(headers)), body, result),
+                " (provider, event_id, type, headers, body, payload, result)"
+                " VALUES (%s, %s, %s, %s, %s, webhook_log_payload(%s), %s)"
+                " RETURNING id",
+                (
+                    provider,
+                    event_id,
+                    kind,
+                    Jsonb(_printable(headers)),
+                    body,
+                    body,
+                    result,
+                ),
             ).fetchone()
-            assert row is not None  # noqa: S101 - RETURNING always yields the row
-            entry = int(row[0])
-            try:
-                with conn.transaction():  # a savepoint: the raw row stays
-                    conn.execute(
-                        "UPDATE webhook_log"
-                        " SET payload = convert_from(body, 'UTF8')::jsonb"
-                        " WHERE id = %s",
-                        (entry,),
-                    )
-            except psycopg.Error as error:
-                log.info("webhook %s kept raw only: %s", entry, error)
-        return entry
+        assert row is not None  # noqa: S101 - RETURNING always yields the row
+        return int(row[0])
 
     def settle(self, entry: int, result: str, error: str | None = None) -> None:
         """Record what the delivery kept as ``entry`` did."""
-        with self.pool.connection() as conn:
+        with _autocommit(self.pool) as conn:
             conn.execute(
                 "UPDATE webhook_log SET result = %s, error = %s, settled_at = now()"
                 " WHERE id = %s",

@@ -206,3 +206,37 @@ def test_a_simulated_payment_pays_by_default_what_is_owed_with_late_fees(
     again = sandbox.simulate_payment(invoice.id, "pix", owed=paid.owed_cents)
     payload = next(p for p in deliver_into(delivery, receiver) if p["id"] == again)
     assert payload["data"]["amount"] == "100.00"
+
+
+@pytest.mark.parametrize(
+    ("body", "parsed"),
+    [
+        (b'{"id": "evt_1", "n": 1.50, "s": "a\\u00e7\\u00e3o"}', True),
+        (b"not json", False),
+        (b'{"s": "nul \\u0000 inside"}', False),  # jsonb refuses it
+        (b'{"s": "\xff\xfe"}', False),  # not UTF-8
+        (b"", False),
+    ],
+)
+def test_a_delivery_is_kept_raw_and_parsed_when_it_can_be_in_one_statement(
+    webhook_log: PostgresWebhookLog,
+    pool: ConnectionPool[Any],
+    body: bytes,
+    parsed: bool,
+) -> None:
+    entry = webhook_log.keep("sandbox", {"x-test": "1"}, body, "received")
+    webhook_log.settle(entry, "processed")
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT body, payload, result, settled_at IS NOT NULL"
+            " FROM webhook_log WHERE id = %s",
+            (entry,),
+        ).fetchone()
+        # The connection went back to the pool as it came: in a transaction.
+        assert not conn.autocommit
+    assert row is not None
+    assert bytes(row[0]) == body
+    assert (row[1] is not None) is parsed
+    if parsed:
+        assert row[1] == json.loads(body)
+    assert row[2:] == ("processed", True)
