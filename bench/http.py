@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,34 @@ def projector(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes
             process.wait()
 
 
+@contextmanager
+def ledger_service(
+    url: str, tmp: Path, *, single: bool
+) -> Iterator[tuple[str, subprocess.Popen[bytes], subprocess.Popen[bytes] | None]]:
+    """The service measured: its URL, its ``ledger serve``, its ``ledger project``.
+
+    By default the production shape (docker-compose): the API serves, and a separate
+    ``ledger project`` keeps the views and runs the processes (registration, e-mail
+    with its PDF rendering) on its own cores' worth of GIL. ``single``: one ``ledger
+    serve`` with all of it, as ``make run`` starts it.
+    """
+    env = {
+        "DATABASE_URL": url,
+        **SECRETS,
+        "LEDGER_DATA_DIR": str(tmp / "data"),
+        "LEDGER_RUN_PROJECTIONS": "true" if single else "false",
+    }
+    # The server first: started at once on a new database, it and `ledger project`
+    # would both create the service's tables, and PostgreSQL can refuse one of two
+    # concurrent CREATE TABLE IF NOT EXISTS.
+    with server_process(env, tmp / "serve.log") as (base_url, process):
+        if single:
+            yield base_url, process, None
+        else:
+            with projector(env, tmp / "project.log") as project:
+                yield base_url, process, project
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident memory (VmHWM), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -214,24 +242,7 @@ def run(
                 base, lambda h: h.post("/insert").status_code, concurrency, seconds
             )
             raw_cpu = meter.stop()
-        # The production shape (docker-compose): the API serves, a separate
-        # `ledger project` keeps the views and runs the processes (registration,
-        # e-mail with its PDF rendering) on its own cores' worth of GIL.
-        env = {
-            "DATABASE_URL": url,
-            **SECRETS,
-            "LEDGER_DATA_DIR": str(tmp / "data"),
-            "LEDGER_RUN_PROJECTIONS": "true" if single else "false",
-        }
-        # The server first: started at once on a new database, it and `ledger
-        # project` would both create the service's tables, and PostgreSQL can
-        # refuse one of two concurrent CREATE TABLE IF NOT EXISTS.
-        with (
-            server_process(env, tmp / "serve.log") as (base_url, process),
-            nullcontext() if single else projector(env, tmp / "project.log") as (
-                project
-            ),
-        ):
+        with ledger_service(url, tmp, single=single) as (base_url, process, project):
             issue = issuing(base_url)
             serve = psutil.Process(process.pid)
             parts = {

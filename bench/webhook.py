@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,10 +42,9 @@ from bench.common import (
     scratch_database,
     show,
 )
-from bench.http import HALF_RATE_WARMUP, closed_loop, issuing, projector
+from bench.http import HALF_RATE_WARMUP, closed_loop, issuing, ledger_service
 from bench.live import raw_notify_round_trips
 from tests.e2e.conftest import SECRETS, Session, new_tenant
-from tests.e2e.server import server_process
 
 
 def wait_for_mail(url: str, count: int, timeout: float = 300) -> None:
@@ -144,17 +143,7 @@ def run(samples: int, tmp: Path, *, single: bool = False) -> dict[str, Any]:
     """Latencies of settlement through every view, beside the raw round trip."""
     with scratch_database() as url:
         raw = raw_notify_round_trips(url, samples)
-        env = {
-            "DATABASE_URL": url,
-            **SECRETS,
-            "LEDGER_DATA_DIR": str(tmp / "data"),
-            "LEDGER_RUN_PROJECTIONS": "true" if single else "false",
-        }
-        # The server first: it creates the service's tables (see bench.http).
-        with (
-            server_process(env, tmp / "serve.log") as (base_url, _process),
-            nullcontext() if single else projector(env, tmp / "project.log"),
-        ):
+        with ledger_service(url, tmp, single=single) as (base_url, _serve, _project):
             session = new_tenant(base_url)
             client = session.billable_client()
             invoices = [
